@@ -1,0 +1,99 @@
+// The frozen, validated cri-mirror configuration.
+//
+// A Config is produced by ParseConfig() (pure: text in, Config or every error
+// out) or LoadConfigFile() (reads the file, then ParseConfig(), then checks the
+// files the config names and reads secret files). Once built a Config is never
+// mutated: consumers hold `std::shared_ptr<const Config>` snapshots that a
+// reload swaps atomically (see config/config_store.h).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "config/secret.h"
+
+namespace crimirror::config {
+
+// Which references a rule's mirror endpoints may serve. Upstream endpoints
+// always serve everything.
+enum class PullFromMirror {
+  kAll,         // tags and digests
+  kDigestOnly,  // only digest references (mirror not trusted to resolve tags)
+  kTagOnly,     // only tag references
+};
+
+// `rewrite = [{ match = "^library/(.*)$", replace = "dockerhub/$1" }]`: an RE2
+// applied to the repository path on mirror endpoints only; the first rule
+// whose `match` matches (partial match, use anchors) is applied with
+// RE2::Replace semantics ($1..$9 are groups).
+struct RewriteRule {
+  std::string match;
+  std::string replace;
+};
+
+// One `[[mirror]]` table.
+struct MirrorRule {
+  // "docker.io", "host:5000", "docker.io/bitnami" (path-aware prefix) or "*".
+  std::string registry;
+  // Endpoint URLs in order, e.g. "https://mirror:5000", "http://127.0.0.1:5001/dockerhub".
+  std::vector<std::string> endpoints;
+  bool fallback_to_upstream = true;
+  PullFromMirror pull_from_mirror = PullFromMirror::kAll;
+  std::vector<RewriteRule> rewrite;
+  // 1-based line of the `[[mirror]]` header, for messages.
+  int line = 0;
+};
+
+// One `[host."h:p"]` table: settings for every endpoint whose authority is
+// this host:port, whichever rule lists it.
+struct HostSettings {
+  std::string host;  // the table key, "mirror.corp.example:5000"
+  std::string ca_file;
+  std::string client_cert;
+  std::string client_key;
+  bool insecure_skip_verify = false;
+  std::string tls_server_name;
+  std::string username;
+  Secret password;        // from `password` or the contents of `password_file`
+  std::string password_file;
+  Secret auth;            // base64 "user:pass"
+  Secret identity_token;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration response_timeout = absl::Seconds(15);
+};
+
+// `[server]`.
+struct ServerSettings {
+  std::string listen = "unix:///run/cri-mirror/cri-mirror.sock";
+  std::string backend = "unix:///run/containerd/containerd.sock";
+  std::string namespace_ = "k8s.io";  // key `namespace`
+  std::string relay = "127.0.0.1:5098";
+  absl::Duration pull_timeout = absl::Minutes(30);
+  absl::Duration stall_timeout = absl::Minutes(2);
+  // Back-off for endpoints that failed at the connection level.
+  absl::Duration endpoint_backoff_initial = absl::Seconds(5);
+  absl::Duration endpoint_backoff_max = absl::Minutes(5);
+};
+
+struct Config {
+  ServerSettings server;
+  std::vector<MirrorRule> mirrors;
+  std::map<std::string, HostSettings, std::less<>> hosts;  // by "host:port"
+
+  // The settings for `host_port`, or nullptr when there is no [host] table.
+  const HostSettings* FindHost(std::string_view host_port) const;
+};
+
+using ConfigPtr = std::shared_ptr<const Config>;
+
+// A non-fatal finding (e.g. a world-readable secret file).
+struct Warning {
+  std::string message;  // "config.toml:14:3: [host.\"m:5000\"].password_file: ..."
+};
+
+}  // namespace crimirror::config

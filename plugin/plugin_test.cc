@@ -1,0 +1,374 @@
+// Unit tests of the pass-through proxy against an in-process backend (a gRPC
+// generic service on a unix socket standing in for containerd). The real
+// containerd is exercised in tests/integration.
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/notification.h"
+#include "cri/api.grpc.pb.h"
+#include "plugin/server.h"
+#include "plugin/unix_socket.h"
+
+namespace crimirror::plugin {
+namespace {
+
+std::string ToString(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  std::string out;
+  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+grpc::ByteBuffer FromString(const std::string& s) {
+  grpc::Slice slice(s);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// Backend behaviours, chosen by method name.
+class FakeBackend final : public grpc::CallbackGenericService {
+ public:
+  std::atomic<bool> saw_cancel{false};
+  std::atomic<bool> saw_deadline{false};
+  std::atomic<int> calls{0};
+
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* ctx) override {
+    calls++;
+    return new Call(this, ctx);
+  }
+
+ private:
+  class Call final : public grpc::ServerGenericBidiReactor {
+   public:
+    Call(FakeBackend* backend, grpc::GenericCallbackServerContext* ctx)
+        : backend_(backend), ctx_(ctx) {
+      StartRead(&request_);
+    }
+    void OnReadDone(bool ok) override {
+      const std::string& m = ctx_->method();
+      if (m == "/runtime.v1.ImageService/RemoveImage") {
+        ctx_->AddTrailingMetadata("x-backend-trailer", "t1");
+        Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "no such image", "details-bytes"));
+      } else if (m == "/runtime.v1.ImageService/StreamImages") {
+        streamed_ = 0;
+        WriteNext();
+      } else if (m == "/runtime.v1.ImageService/ImageFsInfo") {
+        backend_->saw_deadline =
+            ctx_->deadline() < std::chrono::system_clock::now() + std::chrono::hours(1);
+        // Hold the call until the client's deadline cancels it.
+      } else if (ok) {
+        auto it = ctx_->client_metadata().find("x-test");
+        if (it != ctx_->client_metadata().end()) {
+          ctx_->AddInitialMetadata("x-test-echo", std::string(it->second.data(),
+                                                              it->second.size()));
+        }
+        response_ = request_;
+        StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+      } else {
+        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request"));
+      }
+    }
+    void WriteNext() {
+      if (streamed_ == 3) {
+        Finish(grpc::Status::OK);
+        return;
+      }
+      runtime::v1::StreamImagesResponse msg;
+      msg.add_images()->set_id("sha256:" + std::to_string(streamed_++));
+      response_ = FromString(msg.SerializeAsString());
+      StartWrite(&response_);
+    }
+    void OnWriteDone(bool ok) override {
+      if (ok && ctx_->method() == "/runtime.v1.ImageService/StreamImages") WriteNext();
+    }
+    void OnCancel() override {
+      backend_->saw_cancel = true;
+      if (ctx_->method() == "/runtime.v1.ImageService/ImageFsInfo") {
+        Finish(grpc::Status::CANCELLED);
+      }
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    FakeBackend* backend_;
+    grpc::GenericCallbackServerContext* ctx_;
+    grpc::ByteBuffer request_;
+    grpc::ByteBuffer response_;
+    int streamed_ = 0;
+  };
+};
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/crimirror-plugin-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    backend_path_ = dir_ + "/backend.sock";
+    StartBackend();
+    ServerOptions options;
+    options.listen = "unix://" + dir_ + "/run/proxy.sock";
+    options.backend = "unix://" + backend_path_;
+    options.interceptor = interceptor_.get();
+    auto server = Server::Create(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    proxy_ = std::move(*server);
+    channel_ = grpc::CreateChannel("unix://" + proxy_->socket_path(),
+                                   grpc::InsecureChannelCredentials());
+  }
+  void TearDown() override {
+    proxy_.reset();
+    if (backend_server_) backend_server_->Shutdown();
+    std::filesystem::remove_all(dir_);
+  }
+  // A gRPC generic service can be registered with one server only, so a
+  // restarted backend gets a fresh service object.
+  void StartBackend(FakeBackend* service = nullptr) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("unix:" + backend_path_, grpc::InsecureServerCredentials());
+    builder.RegisterCallbackGenericService(service ? service : &backend_);
+    backend_server_ = builder.BuildAndStart();
+    ASSERT_NE(backend_server_, nullptr);
+  }
+  grpc::Status RawCall(const std::string& method, const std::string& request,
+                       std::string* response, grpc::ClientContext* ctx) {
+    grpc::GenericStub stub(channel_);
+    grpc::ByteBuffer req = FromString(request), resp;
+    absl::Notification done;
+    grpc::Status result;
+    stub.UnaryCall(ctx, method, grpc::StubOptions(), &req, &resp, [&](grpc::Status s) {
+      result = std::move(s);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    if (result.ok()) *response = ToString(resp);
+    return result;
+  }
+
+  std::string dir_;
+  std::string backend_path_;
+  FakeBackend backend_;
+  std::unique_ptr<grpc::Server> backend_server_;
+  std::unique_ptr<PullInterceptor> interceptor_;
+  std::unique_ptr<Server> proxy_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(ProxyTest, UnaryCallPassesBytesUnchangedIncludingUnknownFields) {
+  runtime::v1::ImageStatusRequest req;
+  req.mutable_image()->set_image("docker.io/library/nginx:1.25");
+  // Field 99 (varint 7) is unknown to every CRI version.
+  std::string wire = req.SerializeAsString() + std::string("\x98\x06\x07", 3);
+  std::string response;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(RawCall("/runtime.v1.ImageService/ImageStatus", wire, &response, &ctx).ok());
+  EXPECT_EQ(response, wire);
+}
+
+TEST_F(ProxyTest, MethodsAddedUpstreamLaterStillPass) {
+  std::string response;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(RawCall("/runtime.v1.ImageService/SomeFutureMethod", "abc", &response, &ctx).ok());
+  EXPECT_EQ(response, "abc");
+}
+
+TEST_F(ProxyTest, MetadataTravelsBothWays) {
+  std::string response;
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-test", "hello");
+  ASSERT_TRUE(RawCall("/runtime.v1.ImageService/ListImages", "", &response, &ctx).ok());
+  auto echoed = ctx.GetServerInitialMetadata().find("x-test-echo");
+  ASSERT_NE(echoed, ctx.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(echoed->second.data(), echoed->second.size()), "hello");
+}
+
+TEST_F(ProxyTest, StatusCodeMessageDetailsAndTrailersPropagate) {
+  std::string response;
+  grpc::ClientContext ctx;
+  grpc::Status s = RawCall("/runtime.v1.ImageService/RemoveImage", "x", &response, &ctx);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(s.error_message(), "no such image");
+  EXPECT_EQ(s.error_details(), "details-bytes");
+  auto trailer = ctx.GetServerTrailingMetadata().find("x-backend-trailer");
+  ASSERT_NE(trailer, ctx.GetServerTrailingMetadata().end());
+}
+
+TEST_F(ProxyTest, ServerStreamingRelaysEveryMessage) {
+  runtime::v1::ImageService::Stub stub(channel_);
+  grpc::ClientContext ctx;
+  runtime::v1::StreamImagesRequest req;
+  auto reader = stub.StreamImages(&ctx, req);
+  runtime::v1::StreamImagesResponse msg;
+  int count = 0;
+  while (reader->Read(&msg)) count++;
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(count, 3);
+}
+
+TEST_F(ProxyTest, ClientDeadlineCancelsBackendCall) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  std::string response;
+  grpc::Status s = RawCall("/runtime.v1.ImageService/ImageFsInfo", "", &response, &ctx);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(backend_.saw_deadline.load());
+  for (int i = 0; i < 100 && !backend_.saw_cancel.load(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(backend_.saw_cancel.load());
+}
+
+TEST_F(ProxyTest, BackendDownFailsFastWithUnavailableNamingTheSocket) {
+  backend_server_->Shutdown();
+  backend_server_.reset();
+  std::string response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto start = std::chrono::steady_clock::now();
+  grpc::Status s = RawCall("/runtime.v1.ImageService/ListImages", "", &response, &ctx);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(s.error_message().find(backend_path_), std::string::npos) << s.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  // The backend comes back: calls succeed again without restarting the proxy.
+  FakeBackend restarted;
+  StartBackend(&restarted);
+  bool recovered = false;
+  for (int i = 0; i < 50 && !recovered; ++i) {
+    grpc::ClientContext retry;
+    recovered = RawCall("/runtime.v1.ImageService/ListImages", "", &response, &retry).ok();
+    if (!recovered) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(recovered);
+  backend_server_->Shutdown();
+  backend_server_.reset();
+}
+
+TEST_F(ProxyTest, NonImageServiceMethodsAreUnimplemented) {
+  std::string response;
+  grpc::ClientContext ctx;
+  grpc::Status s = RawCall("/runtime.v1.RuntimeService/Version", "", &response, &ctx);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(backend_.calls.load(), 0);
+}
+
+TEST_F(ProxyTest, SocketHasMode0660) {
+  struct stat st {};
+  ASSERT_EQ(::stat(proxy_->socket_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+}
+
+TEST_F(ProxyTest, SecondServerOnALiveSocketIsRefused) {
+  ServerOptions options;
+  options.listen = "unix://" + proxy_->socket_path();
+  options.backend = "unix://" + backend_path_;
+  auto second = Server::Create(options);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("another process"), std::string::npos);
+}
+
+TEST_F(ProxyTest, ShutdownRemovesTheSocket) {
+  std::string path = proxy_->socket_path();
+  proxy_->Shutdown(absl::Seconds(1));
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(UnixSocket, StaleSocketIsRemoved) {
+  char tmpl[] = "/tmp/crimirror-sock-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string path = std::string(tmpl) + "/stale.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ::close(fd);  // bound but never listening: what a killed process leaves
+  EXPECT_TRUE(PrepareSocketPath(path).ok());
+  EXPECT_FALSE(std::filesystem::exists(path));
+  std::filesystem::remove_all(tmpl);
+}
+
+TEST(UnixSocket, RegularFileAtSocketPathIsRefused) {
+  char tmpl[] = "/tmp/crimirror-sock-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string path = std::string(tmpl) + "/file";
+  { std::FILE* f = std::fopen(path.c_str(), "w"); std::fclose(f); }
+  absl::Status s = PrepareSocketPath(path);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  std::filesystem::remove_all(tmpl);
+}
+
+TEST(Server, RejectsNonUnixListenUrl) {
+  ServerOptions options;
+  options.listen = "tcp://127.0.0.1:1234";
+  auto s = Server::Create(options);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("unix:///"), std::string::npos);
+}
+
+// An interceptor that answers PullImage itself.
+class AnsweringInterceptor final : public PullInterceptor {
+ public:
+  bool Intercept(grpc::CallbackServerContext*, const grpc::ByteBuffer& request,
+                 PullDone done) override {
+    runtime::v1::PullImageRequest req;
+    req.ParseFromString(ToString(request));
+    if (req.image().image() == "passthrough") return false;
+    std::thread([done = std::move(done)] {
+      runtime::v1::PullImageResponse resp;
+      resp.set_image_ref("sha256:intercepted");
+      done(grpc::Status::OK, FromString(resp.SerializeAsString()));
+    }).detach();
+    return true;
+  }
+};
+
+class InterceptTest : public ProxyTest {
+ protected:
+  void SetUp() override {
+    interceptor_ = std::make_unique<AnsweringInterceptor>();
+    ProxyTest::SetUp();
+  }
+};
+
+TEST_F(InterceptTest, InterceptedPullIsAnsweredByTheInterceptor) {
+  runtime::v1::ImageService::Stub stub(channel_);
+  grpc::ClientContext ctx;
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image("nginx");
+  runtime::v1::PullImageResponse resp;
+  ASSERT_TRUE(stub.PullImage(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.image_ref(), "sha256:intercepted");
+  EXPECT_EQ(backend_.calls.load(), 0);
+}
+
+TEST_F(InterceptTest, DeclinedPullIsForwardedUnchanged) {
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image("passthrough");
+  std::string response;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(RawCall("/runtime.v1.ImageService/PullImage", req.SerializeAsString(),
+                      &response, &ctx).ok());
+  EXPECT_EQ(response, req.SerializeAsString());  // the fake backend echoes
+  EXPECT_EQ(backend_.calls.load(), 1);
+}
+
+}  // namespace
+}  // namespace crimirror::plugin

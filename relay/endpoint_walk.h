@@ -1,0 +1,120 @@
+// The endpoint walk: for one relay request, try the session plan's endpoints
+// in order until one serves it (issue 4 point 3), recording why each other
+// endpoint failed on the session and feeding connection failures to
+// EndpointHealth. Independent of the HTTP server so it can be unit-tested
+// with a fake Upstream; relay_server.cc turns its result into a response.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "relay/digest_verifier.h"
+#include "relay/endpoint_health.h"
+#include "relay/route.h"
+#include "relay/session_store.h"
+#include "relay/upstream.h"
+#include "resolver/endpoint_plan.h"
+
+namespace crimirror::relay {
+
+struct WalkLimits {
+  // Manifests are read whole (to verify digests); larger ones fail the
+  // endpoint. containerd itself caps manifests at 4 MiB.
+  std::size_t max_manifest_bytes = 4 << 20;
+  // Passed to UpstreamRequest::stall_timeout.
+  absl::Duration stall_timeout = absl::Minutes(2);
+};
+
+// A request to walk: the parsed route, HEAD or GET, and the client headers
+// to forward (Accept, all values, and Range).
+struct FetchRequest {
+  Route route;
+  bool head = false;
+  Headers forward_headers;
+};
+
+// The winning endpoint's response.
+struct Fetched {
+  resolver::Endpoint endpoint;
+  UpstreamResponsePtr response;
+  // GET manifests: the whole body, already read (and verified when fetched
+  // by digest); `response` has no body left.
+  std::optional<std::string> manifest_body;
+  // Docker-Content-Digest to send when the upstream sent none (GET by tag:
+  // sha256 of the body; by digest: the digest).
+  std::optional<std::string> computed_digest;
+};
+
+// Stateless apart from the shared Upstream and EndpointHealth; thread-safe.
+class EndpointWalk {
+ public:
+  // `upstream` and `health` must outlive the walk.
+  EndpointWalk(Upstream* upstream, EndpointHealth* health, WalkLimits limits);
+
+  // Walks `session`'s plan for `request`. Skipped: endpoints excluded on
+  // the session, endpoints not trusted with this kind of manifest reference
+  // (serves_tags/serves_digests) and endpoints in back-off unless all are
+  // (back-off skips are recorded as attempts). 200/206 wins. A manifest GET
+  // is read whole; by digest it is hashed, and an endpoint whose bytes do
+  // not match is failed over and excluded for the rest of the session
+  // (SessionState::ExcludeEndpoint). Errors: NotFound when every endpoint
+  // tried answered 404 or none may serve the request (-> HTTP 404);
+  // Unavailable otherwise (-> HTTP 502). Messages list each endpoint and
+  // reason, never a secret. Blocks on Upstream::Open.
+  absl::StatusOr<Fetched> Fetch(SessionState& session, const FetchRequest& request) const;
+
+ private:
+  absl::StatusOr<Fetched> TryEndpoint(SessionState& session, const FetchRequest& request,
+                                      const resolver::Endpoint& endpoint) const;
+  absl::Status ReadManifest(const FetchRequest& request, Fetched& fetched) const;
+
+  Upstream* const upstream_;
+  EndpointHealth* const health_;
+  const WalkLimits limits_;
+};
+
+// Copies a blob body from the winning upstream response to the client in
+// the caller's buffer, one chunk at a time (see the streaming comment in
+// relay_server.cc). For a full (200) response it also hashes the bytes and
+// withholds the last chunk unless they match the digest, so a corrupt mirror
+// ends in a short transfer, never in a "successful" wrong blob, and that
+// endpoint is excluded for the rest of the session so containerd's retry
+// goes elsewhere. Not thread-safe; one per response.
+class BlobPump {
+ public:
+  // `session` and `health` record mid-body failures; `health` must outlive
+  // the pump. `digest` is the requested blob digest; nullopt disables the
+  // check (ranged responses).
+  BlobPump(Fetched fetched, SessionStatePtr session, EndpointHealth* health,
+           std::string request_description, std::optional<std::string> digest);
+
+  // Fills up to `max` bytes of `buf`. Returns the count, 0 at the clean end
+  // of the body, or an error (the connection must then be aborted): the
+  // upstream read error, DataLoss for a digest mismatch or a body shorter or
+  // longer than its Content-Length.
+  absl::StatusOr<std::size_t> Fill(char* buf, std::size_t max);
+
+  // Bytes handed out so far.
+  std::uint64_t delivered() const { return delivered_; }
+  // The response being pumped (for its headers).
+  const Fetched& fetched() const { return fetched_; }
+
+ private:
+  absl::Status Fail(absl::Status status);
+  absl::Status CheckEnd();
+
+  Fetched fetched_;
+  SessionStatePtr session_;
+  EndpointHealth* health_;
+  std::string request_description_;
+  std::unique_ptr<DigestVerifier> verifier_;
+  std::optional<std::uint64_t> expected_length_;
+  std::uint64_t delivered_ = 0;
+};
+
+}  // namespace crimirror::relay

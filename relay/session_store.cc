@@ -1,0 +1,161 @@
+#include "relay/session_store.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace crimirror::relay {
+namespace {
+
+constexpr int kIdBytes = 16;        // 128 bits: names the session
+constexpr int kPasswordBytes = 32;  // 256 bits: the secret
+
+absl::StatusOr<std::string> RandomBytes(int n) {
+  std::string out(static_cast<std::size_t>(n), '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), n) != 1) {
+    return absl::InternalError(
+        "relay session: OpenSSL RAND_bytes failed; the system random generator "
+        "is not seeded or not available");
+  }
+  return out;
+}
+
+// Constant-time for equal lengths; lengths are public (fixed-size secrets).
+bool SecretEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+SessionState::SessionState(std::string id, resolver::EndpointPlan plan,
+                           std::optional<KubeletAuth> kubelet_auth, absl::Time expires_at)
+    : id_(std::move(id)),
+      plan_(std::move(plan)),
+      kubelet_auth_(std::move(kubelet_auth)),
+      expires_at_(expires_at) {}
+
+void SessionState::RecordAttempt(Attempt attempt) {
+  absl::MutexLock lock(&mu_);
+  if (attempts_.size() >= kMaxAttempts) {
+    ++dropped_attempts_;
+    return;
+  }
+  attempts_.push_back(std::move(attempt));
+}
+
+std::vector<Attempt> SessionState::Attempts() const {
+  absl::MutexLock lock(&mu_);
+  return attempts_;
+}
+
+std::size_t SessionState::dropped_attempts() const {
+  absl::MutexLock lock(&mu_);
+  return dropped_attempts_;
+}
+
+std::string SessionState::DescribeAttempts() const {
+  absl::MutexLock lock(&mu_);
+  std::string out = absl::StrJoin(attempts_, "; ", [](std::string* s, const Attempt& a) {
+    absl::StrAppend(s, a.base_url, ": ", a.request, ": ", a.reason);
+  });
+  if (dropped_attempts_ > 0) {
+    absl::StrAppend(&out, "; and ", dropped_attempts_, " more");
+  }
+  return out;
+}
+
+void SessionState::ExcludeEndpoint(std::string base_url) {
+  absl::MutexLock lock(&mu_);
+  excluded_.insert(std::move(base_url));
+}
+
+bool SessionState::IsExcluded(std::string_view base_url) const {
+  absl::MutexLock lock(&mu_);
+  return excluded_.find(base_url) != excluded_.end();
+}
+
+std::vector<std::string> SessionState::ExcludedEndpoints() const {
+  absl::MutexLock lock(&mu_);
+  return {excluded_.begin(), excluded_.end()};
+}
+
+SessionStore::SessionStore(Clock now) : now_(std::move(now)) {}
+
+absl::StatusOr<Session> SessionStore::Create(resolver::EndpointPlan plan,
+                                             std::optional<KubeletAuth> kubelet_auth,
+                                             absl::Duration ttl) {
+  if (ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("relay session: ttl must be positive, got ", absl::FormatDuration(ttl)));
+  }
+  absl::StatusOr<std::string> id_bytes = RandomBytes(kIdBytes);
+  if (!id_bytes.ok()) return id_bytes.status();
+  absl::StatusOr<std::string> password_bytes = RandomBytes(kPasswordBytes);
+  if (!password_bytes.ok()) return password_bytes.status();
+
+  Session session;
+  session.id = absl::BytesToHexString(*id_bytes);
+  session.username = session.id;
+  session.password = config::Secret(absl::WebSafeBase64Escape(*password_bytes));
+
+  const absl::Time now = now_();
+  auto state = std::make_shared<SessionState>(session.id, std::move(plan), std::move(kubelet_auth),
+                                              now + ttl);
+  absl::MutexLock lock(&mu_);
+  PurgeExpiredLocked(now);
+  sessions_[session.id] = Entry{session.password, std::move(state)};
+  return session;
+}
+
+absl::StatusOr<SessionStatePtr> SessionStore::Authenticate(std::string_view username,
+                                                           std::string_view password) const {
+  const absl::Time now = now_();
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(username);
+  if (it == sessions_.end() || !SecretEquals(it->second.password.Reveal(), password)) {
+    return absl::UnauthenticatedError(
+        "relay: unknown or wrong session credential; cri-mirror passes it to containerd "
+        "in the PullImage AuthConfig");
+  }
+  if (now >= it->second.state->expires_at()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("relay: pull session ", it->first, " expired; raise [server] pull_timeout"));
+  }
+  return it->second.state;
+}
+
+SessionStatePtr SessionStore::Find(std::string_view id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second.state;
+}
+
+void SessionStore::Close(std::string_view id) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it != sessions_.end()) sessions_.erase(it);
+}
+
+std::size_t SessionStore::size() const {
+  absl::MutexLock lock(&mu_);
+  return sessions_.size();
+}
+
+void SessionStore::PurgeExpiredLocked(absl::Time now) {
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (now >= it->second.state->expires_at()) {
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace crimirror::relay

@@ -1,0 +1,31 @@
+# The libcurl implementation of relay::Upstream (relay/upstream.h), included
+# by relay/CMakeLists.txt. Its own library so the relay server can be built
+# and tested against a fake Upstream.
+crimirror_library(NAME relay_upstream
+  SOURCES
+    upstream.cc
+    curl_upstream.cc
+    curl_handles.cc
+  PUBLIC_DEPS
+    crimirror::auth
+    crimirror::config
+    absl::status
+    absl::statusor
+    absl::strings
+    absl::synchronization
+    absl::time
+  PRIVATE_DEPS
+    CURL::libcurl
+    OpenSSL::SSL
+    OpenSSL::Crypto)
+
+# Talks to the real docker-registry (/usr/bin/docker-registry) on loopback;
+# generates its TLS material with the openssl CLI and htpasswd.
+crimirror_test(NAME relay_upstream_test
+  SOURCES curl_upstream_test.cc
+  DEPS
+    crimirror::relay_upstream
+    CURL::libcurl
+    OpenSSL::Crypto
+    absl::strings
+    absl::synchronization)

@@ -1,0 +1,75 @@
+// Upstream: the relay's seam to real registries. One call opens one HTTP
+// request to one endpoint and returns once the final response headers are in
+// (redirects followed, registry auth challenges answered); the body is then
+// pulled in bounded chunks by the caller, so a blob is never held whole in
+// memory and a slow reader (containerd) slows the registry download
+// (back-pressure) instead of growing a buffer.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "config/config.h"
+
+namespace crimirror::relay {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Case-insensitive lookup of the first header named `name`.
+std::optional<std::string> FindHeader(const Headers& headers, std::string_view name);
+
+struct UpstreamRequest {
+  std::string method = "GET";  // "GET" or "HEAD"
+  // Full URL: "<endpoint.base_url>/v2/<repository>/manifests/<ref>".
+  std::string url;
+  // Forwarded request headers (Accept, Range). Never Authorization: the
+  // upstream adds its own credentials.
+  Headers headers;
+  // [host] settings of the endpoint (CA, client cert, credentials, timeouts);
+  // nullopt = defaults, anonymous.
+  std::optional<config::HostSettings> host_settings;
+  // Repository on that endpoint, for the token scope "repository:<r>:pull".
+  std::string repository;
+  // Credentials from the kubelet's AuthConfig for this pull, used when the
+  // endpoint has none of its own (upstream endpoints only).
+  std::optional<std::pair<std::string, config::Secret>> fallback_basic;
+  // No body bytes for this long ends the read with DeadlineExceeded.
+  absl::Duration stall_timeout = absl::Minutes(2);
+};
+
+// A response whose headers have arrived. Not thread-safe; one reader.
+class UpstreamResponse {
+ public:
+  virtual ~UpstreamResponse() = default;
+  virtual int status() const = 0;
+  virtual const Headers& headers() const = 0;
+  // Body length from Content-Length, if the registry sent one.
+  virtual std::optional<std::size_t> content_length() const = 0;
+  // Copies up to `max` body bytes into `buf`. Returns 0 at end of body.
+  // Blocks until at least one byte, end of body or an error (Unavailable for
+  // a broken connection, DeadlineExceeded for a stall).
+  virtual absl::StatusOr<std::size_t> Read(char* buf, std::size_t max) = 0;
+};
+using UpstreamResponsePtr = std::unique_ptr<UpstreamResponse>;
+
+// Opens requests to registries. Thread-safe: one instance serves all relay
+// connections and shares connections, TLS sessions and tokens between them.
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  // Returns the final response (any HTTP status: 200, 404, 401 after auth,
+  // 5xx are responses, not errors). Errors are for failures below HTTP:
+  // Unavailable (refused, reset, DNS), DeadlineExceeded (connect or response
+  // timeout), FailedPrecondition (TLS verification or handshake failure),
+  // InvalidArgument (bad URL). Messages name the URL's host, never a secret.
+  virtual absl::StatusOr<UpstreamResponsePtr> Open(const UpstreamRequest& request) = 0;
+};
+using UpstreamPtr = std::unique_ptr<Upstream>;
+
+}  // namespace crimirror::relay

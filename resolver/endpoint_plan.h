@@ -1,0 +1,49 @@
+// The endpoint plan: the ordered list of registries to try for one reference,
+// produced by Resolve() (resolver/resolve.h). Pure data: the relay walks it,
+// the CLI prints it. What an endpoint is trusted to serve is data here, not
+// scattered ifs.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "resolver/reference.h"
+
+namespace crimirror::resolver {
+
+enum class EndpointKind { kMirror, kUpstream };
+
+struct Endpoint {
+  // Scheme and authority only: "https://127.0.0.1:5000". The relay requests
+  // `<base_url>/v2/<repository>/...`.
+  std::string base_url;
+  // "127.0.0.1:5000" (port always explicit: 443/80 filled in), the key for
+  // [host] settings and for endpoint health.
+  std::string host;
+  // Repository to request on this endpoint after path prefix and rewrites:
+  // "dockerhub/library/nginx".
+  std::string repository;
+  EndpointKind kind = EndpointKind::kMirror;
+  // Whether this endpoint may answer manifest requests by tag / by digest.
+  // Blobs are content-addressed and may come from any endpoint.
+  bool serves_tags = true;
+  bool serves_digests = true;
+  // Copy of the [host] table for `host`, if any.
+  std::optional<config::HostSettings> host_settings;
+};
+
+struct EndpointPlan {
+  Reference reference;
+  // registry of the matched rule ("docker.io/bitnami", "*"); empty = no rule.
+  std::string matched_rule;
+  std::vector<Endpoint> endpoints;
+  // Human-readable reasons for endpoints left out ("https://m:5000: digest-only
+  // mirror skipped for tag reference").
+  std::vector<std::string> skipped;
+
+  bool Matched() const { return !matched_rule.empty(); }
+};
+
+}  // namespace crimirror::resolver

@@ -1,0 +1,118 @@
+#include "resolver/plan_format.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace crimirror::resolver {
+namespace {
+
+std::string Serves(const Endpoint& endpoint) {
+  if (endpoint.serves_tags && endpoint.serves_digests) return "tags,digests";
+  if (endpoint.serves_tags) return "tags";
+  if (endpoint.serves_digests) return "digests";
+  return "nothing";
+}
+
+std::string KindName(EndpointKind kind) {
+  return kind == EndpointKind::kMirror ? "mirror" : "upstream";
+}
+
+std::string TlsSummary(const config::HostSettings& host) {
+  std::string out;
+  auto add = [&out](absl::string_view item) {
+    absl::StrAppend(&out, out.empty() ? "" : ",", item);
+  };
+  if (!host.ca_file.empty()) add("ca_file");
+  if (!host.client_cert.empty()) add("client_cert");
+  if (host.insecure_skip_verify) add("insecure_skip_verify");
+  if (!host.tls_server_name.empty()) {
+    add(absl::StrCat("server_name=", host.tls_server_name));
+  }
+  return out;
+}
+
+nlohmann::json EndpointJson(const Endpoint& endpoint) {
+  nlohmann::json j = {
+      {"kind", KindName(endpoint.kind)},
+      {"base_url", endpoint.base_url},
+      {"host", endpoint.host},
+      {"repository", endpoint.repository},
+      {"serves_tags", endpoint.serves_tags},
+      {"serves_digests", endpoint.serves_digests},
+      {"credentials", CredentialKind(endpoint)},
+  };
+  if (endpoint.host_settings) {
+    const config::HostSettings& host = *endpoint.host_settings;
+    j["tls"] = {{"ca_file", host.ca_file},
+                {"client_cert", host.client_cert},
+                {"insecure_skip_verify", host.insecure_skip_verify},
+                {"tls_server_name", host.tls_server_name}};
+    j["username"] = host.username;
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string CredentialKind(const Endpoint& endpoint) {
+  if (!endpoint.host_settings) return "none";
+  const config::HostSettings& host = *endpoint.host_settings;
+  if (!host.password_file.empty()) return "password_file";
+  if (!host.password.empty()) return "password";
+  if (!host.auth.empty()) return "auth";
+  if (!host.identity_token.empty()) return "identity_token";
+  return "none";
+}
+
+std::string FormatPlanText(const EndpointPlan& plan) {
+  std::string out =
+      absl::StrCat("reference: ", plan.reference.Canonical(), "\n");
+  if (!plan.Matched()) {
+    absl::StrAppend(&out, "rule: none (pulled directly from ",
+                    plan.reference.registry, ")\n");
+    return out;
+  }
+  absl::StrAppend(&out, "rule: ", plan.matched_rule, "\n");
+  if (plan.endpoints.empty()) {
+    absl::StrAppend(&out, "no endpoint can serve this reference\n");
+  }
+  for (size_t i = 0; i < plan.endpoints.size(); ++i) {
+    const Endpoint& e = plan.endpoints[i];
+    absl::StrAppend(&out, i + 1, ". ", KindName(e.kind), " ", e.base_url,
+                    " repository=", e.repository, " serves=", Serves(e),
+                    " host=", e.host);
+    if (e.host_settings) {
+      std::string tls = TlsSummary(*e.host_settings);
+      if (!tls.empty()) absl::StrAppend(&out, " tls=", tls);
+      absl::StrAppend(&out, " credentials=", CredentialKind(e));
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  for (const std::string& reason : plan.skipped) {
+    absl::StrAppend(&out, "skipped: ", reason, "\n");
+  }
+  return out;
+}
+
+std::string FormatPlanJson(const EndpointPlan& plan) {
+  const Reference& ref = plan.reference;
+  nlohmann::json j = {
+      {"reference", ref.Canonical()},
+      {"registry", ref.registry},
+      {"repository", ref.repository},
+      {"tag", ref.tag},
+      {"digest", ref.digest},
+      {"matched_rule", plan.Matched() ? nlohmann::json(plan.matched_rule)
+                                      : nlohmann::json(nullptr)},
+      {"endpoints", nlohmann::json::array()},
+      {"skipped", plan.skipped},
+  };
+  for (const Endpoint& e : plan.endpoints)
+    j["endpoints"].push_back(EndpointJson(e));
+  // dump() with error_handler replace: never throws on odd bytes.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace crimirror::resolver

@@ -1,0 +1,35 @@
+// Human and machine renderings of an EndpointPlan, for `cri-mirror resolve`,
+// logs and error messages. Neither ever contains a secret: credentials are
+// reported only by kind ("password", "password_file", "auth",
+// "identity_token" or "none").
+#pragma once
+
+#include <string>
+
+#include "resolver/endpoint_plan.h"
+
+namespace crimirror::resolver {
+
+// Which credential an endpoint's [host] table configures: "none",
+// "password", "password_file", "auth" or "identity_token".
+std::string CredentialKind(const Endpoint& endpoint);
+
+// Multi-line text, one line per endpoint:
+//   reference: docker.io/library/nginx:1.25
+//   rule: docker.io
+//   1. mirror https://m:5000 repository=dockerhub/library/nginx
+//   serves=tags,digests host=m:5000 credentials=password
+//   2. upstream https://registry-1.docker.io repository=library/nginx
+//   serves=tags,digests host=registry-1.docker.io:443 skipped: https://d:5000:
+//   digest-only mirror skipped for tag reference
+// With no matching rule the second line is "rule: none (pulled directly)".
+// Ends with a newline.
+std::string FormatPlanText(const EndpointPlan& plan);
+
+// A JSON object (pretty-printed, 2 spaces): reference, registry, repository,
+// tag, digest, matched_rule (null when none), endpoints[] (kind, base_url,
+// host, repository, serves_tags, serves_digests, tls{ca_file, client_cert,
+// insecure_skip_verify, tls_server_name}, username, credentials), skipped[].
+std::string FormatPlanJson(const EndpointPlan& plan);
+
+}  // namespace crimirror::resolver

@@ -1,0 +1,216 @@
+// Resolve(): rule choice, then one helper per endpoint kind. The rewrite step
+// is a callback so the compiled (CompiledConfig) and uncompiled (free
+// Resolve) paths share everything else.
+#include "resolver/resolve.h"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "config/endpoint_url.h"
+#include "config/rewrite.h"
+#include "re2/re2.h"
+
+namespace crimirror::resolver {
+namespace {
+
+using config::Config;
+using config::MirrorRule;
+using config::PullFromMirror;
+
+// Applies the first matching rewrite of rule `rule_index` to `repository`.
+using RewriteFn = std::function<std::string(size_t rule_index,
+                                            const std::string& repository)>;
+
+// Index of the chosen rule, or -1.
+int FindRule(const Reference& ref, const Config& config) {
+  int best = -1;
+  size_t best_score = 0;
+  int wildcard = -1;
+  std::string registry = absl::AsciiStrToLower(ref.registry);
+  for (size_t i = 0; i < config.mirrors.size(); ++i) {
+    absl::StatusOr<config::RegistryKey> key =
+        config::ParseRegistryKey(config.mirrors[i].registry);
+    if (!key.ok()) continue;
+    if (key->wildcard) {
+      if (wildcard < 0) wildcard = static_cast<int>(i);
+      continue;
+    }
+    if (key->host != registry) continue;
+    if (!key->path.empty() && ref.repository != key->path &&
+        !absl::StartsWith(ref.repository, absl::StrCat(key->path, "/"))) {
+      continue;
+    }
+    size_t score = key->path.size() + 1;  // host-only rules score 1
+    if (score > best_score) {
+      best = static_cast<int>(i);
+      best_score = score;
+    }
+  }
+  return best >= 0 ? best : wildcard;
+}
+
+bool IsValidRepository(const std::string& repository) {
+  if (repository.empty() || repository.size() > 255) return false;
+  for (absl::string_view part : absl::StrSplit(repository, '/')) {
+    if (!config::IsValidPathComponent(
+            std::string_view(part.data(), part.size()))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void CopyHostSettings(const Config& config, Endpoint* endpoint) {
+  if (const config::HostSettings* host = config.FindHost(endpoint->host)) {
+    endpoint->host_settings = *host;
+  }
+}
+
+std::optional<Endpoint> MirrorEndpoint(const std::string& url,
+                                       size_t rule_index, const Reference& ref,
+                                       const Config& config,
+                                       const RewriteFn& rewrite,
+                                       std::vector<std::string>* skipped) {
+  const MirrorRule& rule = config.mirrors[rule_index];
+  absl::StatusOr<config::EndpointUrl> parsed = config::ParseEndpointUrl(url);
+  if (!parsed.ok()) {
+    // Hand-built configs only (ParseConfig rejects these); a URL with user
+    // info may hold a password, so it is not echoed.
+    skipped->push_back(absl::StrCat(
+        url.find('@') == std::string::npos ? url : "(URL with user info)",
+        ": invalid endpoint URL: ", parsed.status().message()));
+    return std::nullopt;
+  }
+  Endpoint endpoint;
+  endpoint.kind = EndpointKind::kMirror;
+  endpoint.base_url = parsed->BaseUrl();
+  endpoint.host = parsed->HostPort();
+  endpoint.serves_tags = rule.pull_from_mirror != PullFromMirror::kDigestOnly;
+  endpoint.serves_digests = rule.pull_from_mirror != PullFromMirror::kTagOnly;
+  if (ref.IsDigest() && !endpoint.serves_digests) {
+    skipped->push_back(absl::StrCat(
+        endpoint.base_url, ": tag-only mirror skipped for digest reference"));
+    return std::nullopt;
+  }
+  if (!ref.IsDigest() && !endpoint.serves_tags) {
+    skipped->push_back(absl::StrCat(
+        endpoint.base_url, ": digest-only mirror skipped for tag reference"));
+    return std::nullopt;
+  }
+  std::string repository = rewrite(rule_index, ref.repository);
+  if (!parsed->path_prefix.empty()) {
+    repository = absl::StrCat(parsed->path_prefix, "/", repository);
+  }
+  if (!IsValidRepository(repository)) {
+    skipped->push_back(absl::StrCat(endpoint.base_url,
+                                    ": rewritten repository \"", repository,
+                                    "\" is not a valid name"));
+    return std::nullopt;
+  }
+  endpoint.repository = std::move(repository);
+  CopyHostSettings(config, &endpoint);
+  return endpoint;
+}
+
+Endpoint UpstreamEndpoint(const Reference& ref, const Config& config) {
+  config::Upstream upstream = config::UpstreamFor(ref.registry);
+  Endpoint endpoint;
+  endpoint.kind = EndpointKind::kUpstream;
+  endpoint.repository = ref.repository;
+  endpoint.base_url = std::move(upstream.base_url);
+  endpoint.host = std::move(upstream.host_port);
+  CopyHostSettings(config, &endpoint);
+  return endpoint;
+}
+
+EndpointPlan ResolveWith(const Reference& ref, const Config& config,
+                         const RewriteFn& rewrite) {
+  EndpointPlan plan;
+  plan.reference = ref;
+  int index = FindRule(ref, config);
+  if (index < 0) return plan;
+  const MirrorRule& rule = config.mirrors[static_cast<size_t>(index)];
+  plan.matched_rule = rule.registry;
+  for (const std::string& url : rule.endpoints) {
+    std::optional<Endpoint> endpoint = MirrorEndpoint(
+        url, static_cast<size_t>(index), ref, config, rewrite, &plan.skipped);
+    if (endpoint) plan.endpoints.push_back(*std::move(endpoint));
+  }
+  if (rule.fallback_to_upstream) {
+    plan.endpoints.push_back(UpstreamEndpoint(ref, config));
+  }
+  return plan;
+}
+
+using CompiledRewrites =
+    std::vector<std::pair<std::unique_ptr<RE2>, std::string>>;
+
+CompiledRewrites CompileRewrites(const MirrorRule& rule) {
+  CompiledRewrites compiled;
+  for (const config::RewriteRule& r : rule.rewrite) {
+    compiled.emplace_back(std::make_unique<RE2>(r.match, RE2::Quiet),
+                          config::ToRe2Rewrite(r.replace));
+  }
+  return compiled;
+}
+
+// RE2::Replace on the first matching rule; the repository unchanged if none.
+std::string ApplyRewrites(const CompiledRewrites& rules,
+                          const std::string& repository) {
+  for (const auto& [re, replace] : rules) {
+    if (!re->ok() || !RE2::PartialMatch(repository, *re)) continue;
+    std::string out = repository;
+    RE2::Replace(&out, *re, replace);
+    return out;
+  }
+  return repository;
+}
+
+}  // namespace
+
+struct CompiledConfig::Rewrites {
+  CompiledRewrites rules;
+};
+
+EndpointPlan Resolve(const Reference& reference, const Config& config) {
+  return ResolveWith(
+      reference, config,
+      [&config](size_t rule_index, const std::string& repository) {
+        return ApplyRewrites(CompileRewrites(config.mirrors[rule_index]),
+                             repository);
+      });
+}
+
+CompiledConfig::CompiledConfig(config::ConfigPtr config)
+    : config_(std::move(config)) {
+  for (const MirrorRule& rule : config_->mirrors) {
+    rewrites_.push_back(
+        std::make_unique<Rewrites>(Rewrites{CompileRewrites(rule)}));
+  }
+}
+
+CompiledConfig::~CompiledConfig() = default;
+
+std::shared_ptr<const CompiledConfig> CompiledConfig::Compile(
+    config::ConfigPtr config) {
+  return std::shared_ptr<const CompiledConfig>(
+      new CompiledConfig(std::move(config)));
+}
+
+EndpointPlan CompiledConfig::Resolve(const Reference& reference) const {
+  return ResolveWith(reference, *config_,
+                     [this](size_t rule_index, const std::string& repository) {
+                       return ApplyRewrites(rewrites_[rule_index]->rules,
+                                            repository);
+                     });
+}
+
+}  // namespace crimirror::resolver

@@ -1,0 +1,119 @@
+#include "src/command_line.h"
+
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "config/parse.h"
+
+namespace crimirror::cli {
+namespace {
+
+absl::Status BadArgument(std::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(what), "; run `cri-mirror --help` for usage"));
+}
+
+// Reads the value of `--name VALUE` or `--name=VALUE` at args[*i].
+absl::StatusOr<std::string> FlagValue(const std::vector<std::string>& args, size_t* i,
+                                      std::string_view name) {
+  const std::string& arg = args[*i];
+  if (arg.size() > name.size() && arg[name.size()] == '=') return arg.substr(name.size() + 1);
+  if (*i + 1 >= args.size()) return BadArgument(absl::StrCat(std::string(name), " needs a value"));
+  return args[++*i];
+}
+
+bool IsFlag(const std::string& arg, std::string_view name) {
+  return arg == name || (arg.starts_with(name) && arg.size() > name.size() &&
+                         arg[name.size()] == '=');
+}
+
+absl::Status ApplyFlag(const std::vector<std::string>& args, size_t* i, CommandLine* cl) {
+  const std::string& arg = args[*i];
+  auto assign = [&](std::string_view name, std::string* out) -> absl::Status {
+    absl::StatusOr<std::string> v = FlagValue(args, i, name);
+    if (!v.ok()) return v.status();
+    *out = *v;
+    return absl::OkStatus();
+  };
+  if (IsFlag(arg, "--config")) {
+    cl->config_path_given = true;
+    return assign("--config", &cl->config_path);
+  }
+  if (IsFlag(arg, "--listen")) return assign("--listen", &cl->listen.emplace());
+  if (IsFlag(arg, "--backend")) return assign("--backend", &cl->backend.emplace());
+  if (IsFlag(arg, "--log-level")) return assign("--log-level", &cl->log_level);
+  if (IsFlag(arg, "--output")) {
+    std::string output;
+    if (absl::Status s = assign("--output", &output); !s.ok()) return s;
+    if (output != "json" && output != "text") {
+      return BadArgument(absl::StrCat("--output must be text or json, not \"", output, "\""));
+    }
+    cl->json = output == "json";
+    return absl::OkStatus();
+  }
+  return BadArgument(absl::StrCat("unknown flag \"", arg, "\""));
+}
+
+}  // namespace
+
+absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
+  CommandLine cl;
+  cl.config_path = config::kDefaultConfigPath;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h" || arg == "--version") {
+      CommandLine info;
+      info.command = arg == "--version" ? Command::kVersion : Command::kHelp;
+      return info;
+    }
+    if (arg.starts_with("-")) {
+      if (absl::Status s = ApplyFlag(args, &i, &cl); !s.ok()) return s;
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.empty()) return cl;
+  if (positional[0] == "check-config" && positional.size() == 1) {
+    cl.command = Command::kCheckConfig;
+  } else if (positional[0] == "resolve" && positional.size() == 2) {
+    cl.command = Command::kResolve;
+    cl.image = positional[1];
+  } else if (positional[0] == "resolve") {
+    return BadArgument("resolve takes exactly one IMAGE argument");
+  } else {
+    return BadArgument(absl::StrCat("unknown command \"", positional[0], "\""));
+  }
+  if (cl.command != Command::kDaemon && (cl.listen || cl.backend)) {
+    return BadArgument("--listen and --backend apply to the daemon only");
+  }
+  return cl;
+}
+
+std::string UsageText() {
+  return R"(cri-mirror: a CRI image service proxy that pulls through registry mirrors.
+
+Usage:
+  cri-mirror [--config FILE] [--listen URL] [--backend URL] [--log-level LEVEL]
+      Serve runtime.v1.ImageService on --listen and relay to --backend.
+  cri-mirror check-config [--config FILE]
+      Validate the configuration; print every error (exit 1) or a summary.
+  cri-mirror resolve IMAGE [--config FILE] [--output text|json]
+      Print the canonical reference and the endpoint plan for IMAGE.
+  cri-mirror --version | --help
+
+Flags:
+  --config FILE      TOML configuration (default /etc/cri-mirror/config.toml;
+                     a missing default file means no mirror rules)
+  --listen URL       kubelet-facing socket, overrides [server].listen
+                     (default unix:///run/cri-mirror/cri-mirror.sock)
+  --backend URL      containerd's CRI socket, overrides [server].backend
+                     (default unix:///run/containerd/containerd.sock)
+  --log-level LEVEL  debug, info (default), warning or error
+
+Signals: SIGHUP reloads the configuration (a bad file keeps the last good
+one); SIGTERM/SIGINT stop gracefully.
+)";
+}
+
+}  // namespace crimirror::cli

@@ -1,0 +1,31 @@
+// The `cri-mirror check-config` and `cri-mirror resolve` subcommands. Each
+// takes its output streams as parameters so that tests can capture them; main
+// only parses flags and calls these.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <string_view>
+
+namespace crimirror::cli {
+
+// `cri-mirror check-config [--config F]`: loads and validates `config_path`
+// (LoadConfigFile: syntax, every validation rule, readable files). On success
+// prints "<path>: OK: 2 mirror rules, 1 host" to `out`, warnings to `err`, and
+// returns 0. On failure prints every error, one per line, to `err` and returns
+// 1. A missing file is an error here (unlike the daemon, which falls back to
+// defaults for the default path).
+int RunCheckConfig(const std::string& config_path, std::ostream& out,
+                   std::ostream& err);
+
+// `cri-mirror resolve IMAGE [--config F] [--output json]`: parses `image`,
+// loads the config and prints the endpoint plan: FormatPlanText (first line
+// "reference: <canonical>", then one line per endpoint) or, when `json`,
+// FormatPlanJson. Never prints secrets. Returns 0 on success; 1 when the image
+// does not parse or the config does not load (reason on `err`). A missing
+// config file at the default path resolves with no rules (pass-through), as
+// the daemon would.
+int RunResolve(std::string_view image, const std::string& config_path,
+               bool json, std::ostream& out, std::ostream& err);
+
+}  // namespace crimirror::cli

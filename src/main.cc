@@ -1,0 +1,58 @@
+// cri-mirror: entry point. Parses the command line and dispatches to the
+// daemon or a subcommand; see src/command_line.h for the grammar.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "log/log.h"
+#include "src/command_line.h"
+#include "src/config_commands.h"
+#include "src/daemon.h"
+
+#ifndef CRI_MIRROR_VERSION
+#define CRI_MIRROR_VERSION "unknown"
+#endif
+
+namespace {
+
+bool SetLogLevel(const std::string& level) {
+  using crimirror::log::Severity;
+  if (level == "debug") crimirror::log::SetMinSeverity(Severity::kDebug);
+  else if (level == "info") crimirror::log::SetMinSeverity(Severity::kInfo);
+  else if (level == "warning") crimirror::log::SetMinSeverity(Severity::kWarning);
+  else if (level == "error") crimirror::log::SetMinSeverity(Severity::kError);
+  else return false;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto command_line = crimirror::cli::ParseCommandLine(args);
+  if (!command_line.ok()) {
+    std::cerr << "cri-mirror: " << command_line.status().message() << "\n";
+    return 2;
+  }
+  if (!SetLogLevel(command_line->log_level)) {
+    std::cerr << "cri-mirror: --log-level must be debug, info, warning or error\n";
+    return 2;
+  }
+  using crimirror::cli::Command;
+  switch (command_line->command) {
+    case Command::kHelp:
+      std::cout << crimirror::cli::UsageText();
+      return 0;
+    case Command::kVersion:
+      std::cout << "cri-mirror " << CRI_MIRROR_VERSION << "\n";
+      return 0;
+    case Command::kCheckConfig:
+      return crimirror::cli::RunCheckConfig(command_line->config_path, std::cout, std::cerr);
+    case Command::kResolve:
+      return crimirror::cli::RunResolve(command_line->image, command_line->config_path,
+                                        command_line->json, std::cout, std::cerr);
+    case Command::kDaemon:
+      return crimirror::cli::RunDaemon(*command_line);
+  }
+  return 2;
+}

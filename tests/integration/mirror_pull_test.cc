@@ -1,0 +1,367 @@
+// End-to-end PullImage through mirrors (issue 4): a real containerd, real
+// docker-registry instances and the cri-mirror binary in between. Each test
+// writes a config.toml with mirror rules, pulls through cri-mirror's socket
+// and checks what CRI and containerd's images API then hold: the original
+// names only, never a relay-named record.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "tests/integration/testbed/gtest_util.h"
+#include "tests/integration/testbed/testbed.h"
+
+namespace crimirror::testbed {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Writes `content` to `path` with mode 0600 (a password file).
+bool WritePrivateFile(const std::string& path, const std::string& content) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  return ::close(fd) == 0 && ok;
+}
+
+class MirrorPullTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TESTBED_SKIP_UNLESS_PREREQUISITES();
+    TESTBED_ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create("crimirror-pull"));
+    TESTBED_ASSERT_OK_AND_ASSIGN(containerd_, Containerd::Create(dir_->path()));
+    TESTBED_ASSERT_OK_AND_ASSIGN(images_,
+                                 ContainerdImagesClient::Create(containerd_->Endpoint()));
+    TESTBED_ASSERT_OK_AND_ASSIGN(builder_, ImageBuilder::Create(dir_->Join("oci")));
+    TESTBED_ASSERT_OK_AND_ASSIGN(relay_port_, FreeLoopbackPort());
+  }
+
+  // The [server] table every config starts with: a fixed relay port so the
+  // test knows the relay address.
+  std::string ServerToml() const {
+    return absl::StrCat("[server]\nrelay = \"127.0.0.1:", relay_port_,
+                        "\"\npull_timeout = \"2m\"\n\n");
+  }
+  std::string RelayPrefix() const { return absl::StrCat("127.0.0.1:", relay_port_, "/"); }
+
+  // Starts cri-mirror with ServerToml() + `rules` and a CRI client on it.
+  void StartMirror(const std::string& rules) {
+    CriMirrorOptions options;
+    options.binary = CRI_MIRROR_BINARY;
+    options.backend = containerd_->Endpoint();
+    options.config_toml = ServerToml() + rules;
+    TESTBED_ASSERT_OK_AND_ASSIGN(mirror_, CriMirror::Create(dir_->path(), options));
+    TESTBED_ASSERT_OK_AND_ASSIGN(cri_, CriImageClient::Create(mirror_->Endpoint()));
+  }
+
+  std::string Logs() const {
+    return absl::StrCat("\n--- cri-mirror log:\n", mirror_ ? mirror_->LogTail() : "",
+                        "\n--- containerd log:\n", containerd_->LogTail(3000));
+  }
+
+  // Pulls `image` through cri-mirror; fails the test with the logs if not OK.
+  void Pull(const std::string& image, std::string* image_ref = nullptr) {
+    auto pulled = cri_->Pull(image);
+    ASSERT_TRUE(pulled.ok()) << image << ": " << pulled.status.error_message() << Logs();
+    EXPECT_THAT(pulled.response.image_ref(), ::testing::StartsWith("sha256:"));
+    if (image_ref != nullptr) *image_ref = pulled.response.image_ref();
+  }
+
+  // ImageStatus of `name` through cri-mirror knows the image, with `tag` in
+  // repo_tags (when non-empty) and `repo_digest` in repo_digests.
+  void ExpectImage(const std::string& name, const std::string& tag,
+                   const std::string& repo_digest) {
+    auto status = cri_->Status(name);
+    ASSERT_TRUE(status.ok()) << status.status.error_message();
+    ASSERT_TRUE(status.response.has_image()) << name << " unknown after the pull" << Logs();
+    if (!tag.empty()) EXPECT_THAT(status.response.image().repo_tags(), Contains(tag));
+    EXPECT_THAT(status.response.image().repo_digests(), Contains(repo_digest));
+  }
+
+  // Neither CRI ListImages nor containerd's own records hold a relay name.
+  void ExpectNoRelayNames() {
+    auto listed = cri_->List();
+    ASSERT_TRUE(listed.ok()) << listed.status.error_message();
+    for (const auto& image : listed.response.images()) {
+      for (const auto& tag : image.repo_tags()) EXPECT_FALSE(absl::StartsWith(tag, RelayPrefix()));
+      for (const auto& d : image.repo_digests()) EXPECT_FALSE(absl::StartsWith(d, RelayPrefix()));
+    }
+    TESTBED_ASSERT_OK_AND_ASSIGN(std::vector<std::string> names, images_->Names());
+    for (const std::string& name : names) {
+      EXPECT_FALSE(absl::StartsWith(name, RelayPrefix())) << "relay-named record left: " << name;
+    }
+  }
+
+  // Removes `name` through cri-mirror and checks it is gone.
+  void RemoveAndCheck(const std::string& name) {
+    auto removed = cri_->Remove(name);
+    ASSERT_TRUE(removed.ok()) << removed.status.error_message();
+    auto status = cri_->Status(name);
+    ASSERT_TRUE(status.ok()) << status.status.error_message();
+    EXPECT_FALSE(status.response.has_image()) << name << " still there";
+  }
+
+  // A plain HTTP registry named `name` holding `repo_tag` built from `seed`.
+  std::unique_ptr<Registry> RegistryWith(const std::string& name, const std::string& repo_tag,
+                                         uint64_t seed, BuiltImage* built) {
+    RegistryOptions options;
+    options.name = name;
+    auto registry = Registry::Create(dir_->path(), options);
+    EXPECT_TRUE(registry.ok()) << registry.status();
+    if (!registry.ok()) return nullptr;
+    if (!repo_tag.empty()) {
+      ImageOptions image;
+      image.seed = seed;
+      const std::string layout_tag = absl::StrCat("img", seed);
+      auto image_built = builder_->BuildImage(layout_tag, image);
+      EXPECT_TRUE(image_built.ok()) << image_built.status();
+      if (!image_built.ok()) return nullptr;
+      if (built != nullptr) *built = *image_built;
+      auto pushed = builder_->Push(layout_tag, (*registry)->HostPort() + "/" + repo_tag);
+      EXPECT_TRUE(pushed.ok()) << pushed.status();
+    }
+    return *std::move(registry);
+  }
+
+  // Declared first: destroyed last, after every process below it.
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<Containerd> containerd_;
+  std::unique_ptr<ContainerdImagesClient> images_;
+  std::unique_ptr<ImageBuilder> builder_;
+  int relay_port_ = 0;
+  std::unique_ptr<CriMirror> mirror_;
+  std::unique_ptr<CriImageClient> cri_;
+};
+
+// The private-registry guide: TLS from a private CA for the name
+// docker-registry, reached by IP, with htpasswd auth; no containerd config.
+TEST_F(MirrorPullTest, PrivateTlsRegistryWithAuthByServerName) {
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto ca, TestCa::Create(dir_->Join("pki")));
+  RegistryOptions options;
+  options.name = "private";
+  options.tls = RegistryTls{ca->server_cert_path(), ca->server_key_path(), ""};
+  options.htpasswd = RegistryCredentials{"puller", "s3cret-pw"};
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto registry, Registry::Create(dir_->path(), options));
+  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltImage image, builder_->BuildImage("v1", {}));
+  PushOptions push;
+  push.credentials = options.htpasswd;
+  TESTBED_ASSERT_OK(builder_->Push("v1", registry->HostPort() + "/mynginx:v1", push).status());
+  const std::string password_file = dir_->Join("registry-password");
+  ASSERT_TRUE(WritePrivateFile(password_file, "s3cret-pw"));
+  const std::string containerd_config = ReadFile(containerd_->config_path());
+
+  StartMirror(absl::StrCat(
+      "[[mirror]]\nregistry = \"docker-registry:5000\"\nendpoints = [\"", registry->Url(),
+      "\"]\nfallback_to_upstream = false\n\n[host.\"", registry->HostPort(),
+      "\"]\nca_file = \"", ca->ca_cert_path(),
+      "\"\ntls_server_name = \"docker-registry\"\nusername = \"puller\"\npassword_file = \"",
+      password_file, "\"\n"));
+  const std::string name = "docker-registry:5000/mynginx:v1";
+  std::string image_ref;
+  Pull(name, &image_ref);
+  EXPECT_EQ(image_ref, image.config_digest);
+  ExpectImage(name, name, "docker-registry:5000/mynginx@" + image.manifest_digest);
+  EXPECT_TRUE(cri_->HasImage(name));
+  ExpectNoRelayNames();
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto records, images_->List());
+  for (const auto& record : records) {
+    if (absl::StartsWith(record.name(), "docker-registry:5000/")) {
+      EXPECT_EQ(record.labels().at("io.cri-containerd.image"), "managed");
+    }
+  }
+  EXPECT_EQ(ReadFile(containerd_->config_path()), containerd_config);
+  EXPECT_THAT(mirror_->LogTail(100000), Not(HasSubstr("s3cret-pw")));
+  RemoveAndCheck(name);
+  EXPECT_FALSE(cri_->HasImage(name));
+}
+
+// docker.io rule with a local mirror and no upstream fallback.
+TEST_F(MirrorPullTest, DockerHubMirrorServesShortNames) {
+  BuiltImage image;
+  auto registry = RegistryWith("hub", "library/nginx:alpine", 11, &image);
+  ASSERT_NE(registry, nullptr);
+  StartMirror(absl::StrCat("[[mirror]]\nregistry = \"docker.io\"\nendpoints = [\"",
+                           registry->Url(), "\"]\nfallback_to_upstream = false\n"));
+  Pull("nginx:alpine");
+  EXPECT_TRUE(cri_->HasImage("docker.io/library/nginx:alpine"));
+  ExpectImage("nginx:alpine", "docker.io/library/nginx:alpine",
+              "docker.io/library/nginx@" + image.manifest_digest);
+  ExpectNoRelayNames();
+  // A second pull of the same image (records exist: updated, not duplicated).
+  Pull("docker.io/library/nginx:alpine");
+  ExpectNoRelayNames();
+}
+
+// First endpoints that refuse, black-hole or 404: the second one serves.
+TEST_F(MirrorPullTest, FallsBackToTheNextEndpoint) {
+  BuiltImage image;
+  auto good = RegistryWith("good", "team/app:v1", 21, &image);
+  ASSERT_NE(good, nullptr);
+  auto empty = RegistryWith("empty", "", 0, nullptr);
+  ASSERT_NE(empty, nullptr);
+  TESTBED_ASSERT_OK_AND_ASSIGN(int refused_port, FreeLoopbackPort());
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto hole, BlackHole::Create());
+  struct Case {
+    std::string registry;
+    std::string first_endpoint;
+    std::string first_host;
+  };
+  const std::vector<Case> cases = {
+      {"refused.example", absl::StrCat("http://127.0.0.1:", refused_port),
+       absl::StrCat("127.0.0.1:", refused_port)},
+      {"hole.example", "http://" + hole->HostPort(), hole->HostPort()},
+      {"notfound.example", empty->Url(), empty->HostPort()},
+  };
+  std::string rules;
+  for (const Case& c : cases) {
+    absl::StrAppend(&rules, "[[mirror]]\nregistry = \"", c.registry, "\"\nendpoints = [\"",
+                    c.first_endpoint, "\", \"", good->Url(),
+                    "\"]\nfallback_to_upstream = false\n\n");
+  }
+  for (const Case& c : cases) {
+    absl::StrAppend(&rules, "[host.\"", c.first_host,
+                    "\"]\nconnect_timeout = \"1s\"\nresponse_timeout = \"1s\"\n\n");
+  }
+  StartMirror(rules);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.registry);
+    const absl::Time start = absl::Now();
+    const std::string name = c.registry + "/team/app:v1";
+    Pull(name);
+    EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+    ExpectImage(name, name, c.registry + "/team/app@" + image.manifest_digest);
+  }
+  ExpectNoRelayNames();
+}
+
+// Pull by digest; a digest-only mirror is skipped for tags (the tag comes
+// from the upstream, here a TLS registry trusted through ca_file) and used
+// for digests. The mirror holds a different image under the same tag, so the
+// digest CRI reports tells which endpoint served the tag.
+TEST_F(MirrorPullTest, DigestOnlyMirrorServesDigestsOnly) {
+  TESTBED_ASSERT_OK_AND_ASSIGN(
+      auto ca, TestCa::Create(dir_->Join("pki"), TestCaOptions{"docker-registry", {"IP:127.0.0.1"}}));
+  RegistryOptions options;
+  options.name = "upstream";
+  options.tls = RegistryTls{ca->server_cert_path(), ca->server_key_path(), ""};
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto upstream, Registry::Create(dir_->path(), options));
+  ImageOptions upstream_image;
+  upstream_image.seed = 31;
+  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltImage tagged, builder_->BuildImage("up", upstream_image));
+  TESTBED_ASSERT_OK(builder_->Push("up", upstream->HostPort() + "/team/app:v1").status());
+  BuiltImage mirrored;
+  auto mirror = RegistryWith("digests", "team/app:v1", 32, &mirrored);
+  ASSERT_NE(mirror, nullptr);
+  ASSERT_NE(tagged.manifest_digest, mirrored.manifest_digest);
+
+  StartMirror(absl::StrCat("[[mirror]]\nregistry = \"", upstream->HostPort(),
+                           "\"\nendpoints = [\"", mirror->Url(),
+                           "\"]\npull_from_mirror = \"digest-only\"\n\n[host.\"",
+                           upstream->HostPort(), "\"]\nca_file = \"", ca->ca_cert_path(),
+                           "\"\n"));
+  const std::string repo = upstream->HostPort() + "/team/app";
+  Pull(repo + ":v1");
+  ExpectImage(repo + ":v1", repo + ":v1", repo + "@" + tagged.manifest_digest);
+  // Only the digest-only mirror holds this manifest.
+  const std::string by_digest = repo + "@" + mirrored.manifest_digest;
+  Pull(by_digest);
+  ExpectImage(by_digest, "", by_digest);
+  ExpectNoRelayNames();
+}
+
+// A multi-platform index and a multi-layer image of several MiB: CRI reports
+// the digests the registry holds.
+TEST_F(MirrorPullTest, MultiPlatformAndMultiLayerImages) {
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto registry, Registry::Create(dir_->path()));
+  ImageOptions big;
+  big.layer_sizes = {0, 3 * kMiB, 2 * kMiB, 512 * 1024};
+  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltImage image, builder_->BuildImage("big", big));
+  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltIndex index,
+                               builder_->BuildIndex("multi", DefaultMultiPlatform(41)));
+  TESTBED_ASSERT_OK_AND_ASSIGN(std::string big_digest,
+                               builder_->Push("big", registry->HostPort() + "/app/big:v1"));
+  TESTBED_ASSERT_OK_AND_ASSIGN(std::string index_digest,
+                               builder_->Push("multi", registry->HostPort() + "/app/multi:v1"));
+  EXPECT_EQ(big_digest, image.manifest_digest);
+  EXPECT_EQ(index_digest, index.index_digest);
+  StartMirror(absl::StrCat("[[mirror]]\nregistry = \"docker.io\"\nendpoints = [\"",
+                           registry->Url(), "\"]\nfallback_to_upstream = false\n"));
+  std::string image_ref;
+  Pull("app/big:v1", &image_ref);
+  EXPECT_EQ(image_ref, image.config_digest);
+  ExpectImage("docker.io/app/big:v1", "docker.io/app/big:v1",
+              "docker.io/app/big@" + big_digest);
+  Pull("app/multi:v1");
+  ExpectImage("docker.io/app/multi:v1", "docker.io/app/multi:v1",
+              "docker.io/app/multi@" + index_digest);
+  ExpectNoRelayNames();
+}
+
+// A docker-registry in proxy mode in front of another local registry.
+TEST_F(MirrorPullTest, PullThroughCacheMirror) {
+  BuiltImage image;
+  auto upstream = RegistryWith("upstream", "library/busybox:1", 51, &image);
+  ASSERT_NE(upstream, nullptr);
+  RegistryOptions options;
+  options.name = "cache";
+  options.proxy = RegistryProxy{upstream->Url(), std::nullopt};
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto cache, Registry::Create(dir_->path(), options));
+  StartMirror(absl::StrCat("[[mirror]]\nregistry = \"docker.io\"\nendpoints = [\"",
+                           cache->Url(), "\"]\nfallback_to_upstream = false\n"));
+  Pull("busybox:1");
+  ExpectImage("busybox:1", "docker.io/library/busybox:1",
+              "docker.io/library/busybox@" + image.manifest_digest);
+  ExpectNoRelayNames();
+}
+
+// No rule: forwarded untouched. Invalid reference: INVALID_ARGUMENT, no
+// backend call (containerd never hears of it).
+TEST_F(MirrorPullTest, UnmatchedPassesThroughAndInvalidIsRejected) {
+  BuiltImage image;
+  auto registry = RegistryWith("direct", "x/y:z", 61, &image);
+  ASSERT_NE(registry, nullptr);
+  StartMirror("[[mirror]]\nregistry = \"docker.io\"\nendpoints = [\"http://127.0.0.1:9\"]\n");
+  const std::string name = registry->HostPort() + "/x/y:z";
+  Pull(name);
+  ExpectImage(name, name, registry->HostPort() + "/x/y@" + image.manifest_digest);
+
+  auto invalid = cri_->Pull("UPPER/Case:tag");
+  EXPECT_EQ(invalid.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(invalid.status.error_message(), HasSubstr("cri-mirror: image reference"));
+  EXPECT_THAT(ReadFile(containerd_->log_path()), Not(HasSubstr("UPPER/Case")));
+}
+
+// The relay refuses requests without a session credential.
+TEST_F(MirrorPullTest, RelayWithoutSessionAnswers401) {
+  StartMirror("");
+  HttpRequest request;
+  request.url = absl::StrCat("http://127.0.0.1:", relay_port_, "/v2/");
+  TESTBED_ASSERT_OK_AND_ASSIGN(HttpResponse response, HttpGet(request));
+  EXPECT_EQ(response.status, 401);
+  EXPECT_THAT(response.headers["www-authenticate"], HasSubstr("Basic"));
+  request.username = "0123456789abcdef0123456789abcdef";
+  request.password = "not-a-session";
+  TESTBED_ASSERT_OK_AND_ASSIGN(response, HttpGet(request));
+  EXPECT_EQ(response.status, 401);
+}
+
+}  // namespace
+}  // namespace crimirror::testbed

@@ -1,0 +1,42 @@
+// Copyright cri-mirror authors.
+//
+// GoogleTest helpers for absl::Status in integration tests (header only; the
+// test binary links gtest, the bed library does not).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "tests/integration/testbed/prerequisites.h"
+
+// Fails the test (fatally) unless `expr` (an absl::Status) is OK.
+#define TESTBED_ASSERT_OK(expr)                           \
+  do {                                                    \
+    const ::absl::Status testbed_status_ = (expr);        \
+    ASSERT_TRUE(testbed_status_.ok()) << testbed_status_; \
+  } while (0)
+
+#define TESTBED_CONCAT_INNER_(a, b) a##b
+#define TESTBED_CONCAT_(a, b) TESTBED_CONCAT_INNER_(a, b)
+
+// `lhs = value of expr` (an absl::StatusOr), or a fatal failure with the
+// status. `lhs` may be a declaration: TESTBED_ASSERT_OK_AND_ASSIGN(auto x,
+// F());
+#define TESTBED_ASSERT_OK_AND_ASSIGN(lhs, expr)                              \
+  TESTBED_ASSERT_OK_AND_ASSIGN_IMPL_(TESTBED_CONCAT_(testbed_or_, __LINE__), \
+                                     lhs, expr)
+#define TESTBED_ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                       \
+  ASSERT_TRUE(tmp.ok()) << tmp.status();                   \
+  lhs = std::move(tmp).value()
+
+// In SetUp() or a test body: skip (with the reason) unless root and the
+// bed's programs are available.
+#define TESTBED_SKIP_UNLESS_PREREQUISITES()                                   \
+  do {                                                                        \
+    if (auto testbed_missing_ = ::crimirror::testbed::MissingPrerequisites(); \
+        testbed_missing_.has_value()) {                                       \
+      GTEST_SKIP() << *testbed_missing_;                                      \
+    }                                                                         \
+  } while (0)

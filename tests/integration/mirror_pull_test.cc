@@ -92,7 +92,9 @@ class MirrorPullTest : public ::testing::Test {
     auto status = cri_->Status(name);
     ASSERT_TRUE(status.ok()) << status.status.error_message();
     ASSERT_TRUE(status.response.has_image()) << name << " unknown after the pull" << Logs();
-    if (!tag.empty()) EXPECT_THAT(status.response.image().repo_tags(), Contains(tag));
+    if (!tag.empty()) {
+      EXPECT_THAT(status.response.image().repo_tags(), Contains(tag));
+    }
     EXPECT_THAT(status.response.image().repo_digests(), Contains(repo_digest));
   }
 

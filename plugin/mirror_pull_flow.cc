@@ -1,0 +1,201 @@
+#include "plugin/mirror_pull_flow.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "log/log.h"
+#include "plugin/mirror_pull_naming.h"
+#include "relay/route.h"
+
+namespace crimirror::plugin::mirror_pull_internal {
+namespace {
+
+// Sessions outlive the pull budget a little so that a pull ending right at its
+// deadline is not refused by the relay first (a confusing 401).
+constexpr absl::Duration kSessionMargin = absl::Minutes(1);
+// Naming runs even when the pull used its whole budget: leaving relay-named
+// records behind would be worse than overrunning by seconds.
+constexpr absl::Duration kMinNamingTime = absl::Seconds(10);
+constexpr absl::Duration kCancelPoll = absl::Milliseconds(100);
+
+struct OnceResult {
+  grpc::Status status;
+  std::string image_ref;
+  std::string attempts;  // SessionState::DescribeAttempts()
+  std::vector<std::string> excluded;
+};
+
+// The request containerd's CRI gets: the relay reference and the session
+// credential. server_address stays empty: containerd drops a credential whose
+// server_address does not match the host it talks to.
+runtime::v1::PullImageRequest BackendRequest(const runtime::v1::PullImageRequest& original,
+                                             const std::string& relay_ref,
+                                             const relay::Session& session) {
+  runtime::v1::PullImageRequest request = original;
+  request.mutable_image()->set_image(relay_ref);
+  runtime::v1::AuthConfig* auth = request.mutable_auth();
+  auth->Clear();
+  auth->set_username(session.username);
+  auth->set_password(session.password.Reveal());
+  return request;
+}
+
+// The backend PullImage, cancellable while it runs: the callback API lets
+// this thread poll `cancelled` instead of blocking in a synchronous call.
+grpc::Status CallBackendPull(runtime::v1::ImageService::StubInterface* cri,
+                             const runtime::v1::PullImageRequest& request, absl::Time deadline,
+                             const CancelCheck& cancelled,
+                             runtime::v1::PullImageResponse* response) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(deadline));
+  absl::Notification finished;
+  grpc::Status status;
+  cri->async()->PullImage(&context, &request, response, [&](grpc::Status s) {
+    status = std::move(s);
+    finished.Notify();
+  });
+  while (!finished.WaitForNotificationWithTimeout(kCancelPoll)) {
+    if (cancelled()) context.TryCancel();
+  }
+  return status;
+}
+
+absl::Duration SessionTtl(const PullInput& input) {
+  if (input.deadline == absl::InfiniteFuture()) return input.pull_timeout + kSessionMargin;
+  return std::max(input.deadline - absl::Now(), absl::ZeroDuration()) + kSessionMargin;
+}
+
+OnceResult PullOnce(const PullEnv& env, const PullInput& input,
+                    const resolver::EndpointPlan& plan,
+                    const std::optional<relay::KubeletAuth>& auth, const CancelCheck& cancelled) {
+  OnceResult result;
+  absl::StatusOr<relay::Session> session = env.sessions->Create(plan, auth, SessionTtl(input));
+  if (!session.ok()) {
+    result.status = grpc::Status(grpc::StatusCode::INTERNAL,
+                                 absl::StrCat("cannot open a relay session: ",
+                                              session.status().message()));
+    return result;
+  }
+  relay::SessionStatePtr state = env.sessions->Find(session->id);
+  const std::string relay_ref = relay::RelayPullReference(env.relay_address, plan.reference);
+  log::Info("pull ", plan.reference.Canonical(), ": backend pulls ", relay_ref, " (session ",
+            session->id, ", rule ", plan.matched_rule, ")");
+  runtime::v1::PullImageResponse response;
+  result.status = CallBackendPull(env.cri, BackendRequest(input.request, relay_ref, *session),
+                                  input.deadline, cancelled, &response);
+  env.sessions->Close(session->id);
+  result.image_ref = response.image_ref();
+  if (state != nullptr) {
+    result.attempts = state->DescribeAttempts();
+    result.excluded = state->ExcludedEndpoints();
+  }
+  return result;
+}
+
+std::string EndpointList(const resolver::EndpointPlan& plan) {
+  std::vector<std::string> urls;
+  for (const resolver::Endpoint& endpoint : plan.endpoints) urls.push_back(endpoint.base_url);
+  return absl::StrJoin(urls, ", ");
+}
+
+absl::Status PullError(const PullInput& input, const resolver::EndpointPlan& plan,
+                       const grpc::Status& backend, const std::vector<std::string>& history) {
+  std::string why = backend.error_message();
+  if (backend.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    absl::StrAppend(&why, " (the pull did not finish within [server].pull_timeout = ",
+                    absl::FormatDuration(input.pull_timeout), " or the caller's deadline)");
+  }
+  std::string tried = history.empty()
+                          ? absl::StrCat(EndpointList(plan), " (no endpoint failure recorded)")
+                          : absl::StrJoin(history, "; then, retrying: ");
+  std::string message = absl::StrCat("cri-mirror: pull of ", plan.reference.Canonical(),
+                                     " failed: ", why, "; endpoints tried: ", tried);
+  if (!plan.skipped.empty()) {
+    absl::StrAppend(&message, "; skipped: ", absl::StrJoin(plan.skipped, "; "));
+  }
+  return absl::Status(static_cast<absl::StatusCode>(backend.error_code()), message);
+}
+
+absl::Status Name(const PullEnv& env, const PullInput& input,
+                  const resolver::Reference& reference) {
+  NamingEnv naming;
+  naming.cri = env.cri;
+  naming.images = env.images;
+  naming.namespace_ = input.namespace_;
+  naming.relay_address = env.relay_address;
+  naming.deadline = std::max(input.deadline, absl::Now() + kMinNamingTime);
+  return NameUnderOriginalReference(naming, reference);
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<relay::KubeletAuth>> KubeletAuthFrom(
+    const runtime::v1::AuthConfig& auth) {
+  if (!auth.username().empty() || !auth.password().empty()) {
+    return relay::KubeletAuth{auth.username(), config::Secret(auth.password())};
+  }
+  if (auth.auth().empty()) return std::nullopt;
+  std::string decoded;
+  if (!absl::Base64Unescape(auth.auth(), &decoded)) {
+    return absl::InvalidArgumentError(
+        "cri-mirror: PullImage AuthConfig.auth is not base64; it must encode "
+        "\"username:password\"");
+  }
+  const std::size_t colon = decoded.find(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(
+        "cri-mirror: PullImage AuthConfig.auth does not decode to \"username:password\"");
+  }
+  return relay::KubeletAuth{decoded.substr(0, colon), config::Secret(decoded.substr(colon + 1))};
+}
+
+resolver::EndpointPlan PlanWithout(const resolver::EndpointPlan& plan,
+                                   const std::vector<std::string>& excluded) {
+  resolver::EndpointPlan result = plan;
+  result.endpoints.clear();
+  for (const resolver::Endpoint& endpoint : plan.endpoints) {
+    if (std::find(excluded.begin(), excluded.end(), endpoint.base_url) == excluded.end()) {
+      result.endpoints.push_back(endpoint);
+    } else {
+      result.skipped.push_back(
+          absl::StrCat(endpoint.base_url, ": excluded after serving content that failed "
+                                          "digest verification"));
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& input,
+                                          const CancelCheck& cancelled) {
+  absl::StatusOr<std::optional<relay::KubeletAuth>> auth = KubeletAuthFrom(input.request.auth());
+  if (!auth.ok()) return auth.status();
+  resolver::EndpointPlan plan = input.plan;
+  std::vector<std::string> history;
+  for (int attempt = 1;; ++attempt) {
+    OnceResult result = PullOnce(env, input, plan, *auth, cancelled);
+    if (!result.attempts.empty()) history.push_back(result.attempts);
+    if (result.status.ok()) {
+      absl::Status named = Name(env, input, plan.reference);
+      if (!named.ok()) return named;
+      log::Info("pull ", plan.reference.Canonical(), ": done, image ", result.image_ref);
+      return result.image_ref;
+    }
+    if (attempt == 1 && !result.excluded.empty() && !cancelled()) {
+      resolver::EndpointPlan retry = PlanWithout(plan, result.excluded);
+      if (!retry.endpoints.empty()) {
+        log::Warning("pull ", plan.reference.Canonical(), ": retrying without ",
+                     absl::StrJoin(result.excluded, ", "), " after: ",
+                     result.status.error_message());
+        plan = std::move(retry);
+        continue;
+      }
+    }
+    return PullError(input, plan, result.status, history);
+  }
+}
+
+}  // namespace crimirror::plugin::mirror_pull_internal

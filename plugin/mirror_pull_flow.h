@@ -1,0 +1,64 @@
+// One PullImage through the relay (issue 4 points 2, 6, 7): session, backend
+// CRI pull of the relay reference, naming under the original reference, one
+// retry without endpoints that served bad bytes, and the error message that
+// lists every endpoint tried. Runs on an interceptor worker thread; blocking.
+// Internal to the plugin library.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "containerd/images.grpc.pb.h"
+#include "cri/api.grpc.pb.h"
+#include "relay/session_store.h"
+#include "resolver/endpoint_plan.h"
+
+namespace crimirror::plugin::mirror_pull_internal {
+
+// Polled while the backend pull runs; true cancels it (the kubelet went
+// away, or the interceptor is shutting down).
+using CancelCheck = std::function<bool()>;
+
+// Borrowed collaborators (thread-safe).
+struct PullEnv {
+  relay::SessionStore* sessions = nullptr;
+  std::string relay_address;
+  runtime::v1::ImageService::StubInterface* cri = nullptr;
+  containerd::services::images::v1::Images::StubInterface* images = nullptr;
+};
+
+// One pull to run.
+struct PullInput {
+  // The kubelet's request as received.
+  runtime::v1::PullImageRequest request;
+  // Resolve() of the request's reference; Matched().
+  resolver::EndpointPlan plan;
+  // [server].namespace and pull_timeout of the config in force.
+  std::string namespace_;
+  absl::Duration pull_timeout;
+  // End of the whole pull's budget: min(kubelet deadline, start + pull_timeout).
+  absl::Time deadline;
+};
+
+// The kubelet's AuthConfig as the relay offers it upstream: username and
+// password, else the decoded `auth` ("user:password" in base64). nullopt when
+// it carries neither. InvalidArgument when `auth` is not base64 of
+// "user:password" (the message does not quote it).
+absl::StatusOr<std::optional<relay::KubeletAuth>> KubeletAuthFrom(
+    const runtime::v1::AuthConfig& auth);
+
+// `plan` without the endpoints whose base_url is in `excluded`, each noted in
+// `skipped`. Pure.
+resolver::EndpointPlan PlanWithout(const resolver::EndpointPlan& plan,
+                                   const std::vector<std::string>& excluded);
+
+// Runs the pull; returns containerd's image_ref. Errors keep the backend's
+// status code and read "cri-mirror: pull of <ref> failed: <why>; endpoints
+// tried: <attempts>". Never contains a session password.
+absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& input,
+                                          const CancelCheck& cancelled);
+
+}  // namespace crimirror::plugin::mirror_pull_internal

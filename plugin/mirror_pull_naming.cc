@@ -1,0 +1,187 @@
+#include "plugin/mirror_pull_naming.h"
+
+#include <algorithm>
+#include <memory>
+#include <string_view>
+#include <thread>
+
+#include <google/protobuf/empty.pb.h>
+
+#include "absl/strings/str_cat.h"
+#include "log/log.h"
+#include "relay/route.h"
+
+namespace crimirror::plugin::mirror_pull_internal {
+namespace {
+
+namespace images_v1 = containerd::services::images::v1;
+
+// The label containerd's CRI plugin puts on the images it manages; records
+// without it are not listed by CRI.
+constexpr char kCriImageLabel[] = "io.cri-containerd.image";
+constexpr char kCriImageLabelValue[] = "managed";
+constexpr absl::Duration kCallTimeout = absl::Seconds(15);
+constexpr absl::Duration kPollInterval = absl::Milliseconds(50);
+
+absl::Status ToAbsl(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+
+// Contexts for the containerd API carry the namespace; every call has a
+// bounded deadline within the pull's budget.
+std::unique_ptr<grpc::ClientContext> NewContext(const NamingEnv& env, bool containerd) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(std::min(env.deadline, absl::Now() + kCallTimeout)));
+  if (containerd) context->AddMetadata("containerd-namespace", env.namespace_);
+  return context;
+}
+
+absl::StatusOr<images_v1::Image> GetImage(const NamingEnv& env, const std::string& name) {
+  auto context = NewContext(env, true);
+  images_v1::GetImageRequest request;
+  request.set_name(name);
+  images_v1::GetImageResponse response;
+  grpc::Status status = env.images->Get(context.get(), request, &response);
+  if (!status.ok()) return ToAbsl(status);
+  return response.image();
+}
+
+absl::Status DeleteImage(const NamingEnv& env, const std::string& name) {
+  auto context = NewContext(env, true);
+  images_v1::DeleteImageRequest request;
+  request.set_name(name);
+  google::protobuf::Empty response;
+  grpc::Status status = env.images->Delete(context.get(), request, &response);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return absl::OkStatus();
+  return ToAbsl(status);
+}
+
+// Creates `name` pointing at `source`'s target; an existing record of that
+// name is updated to the same target. *created tells which happened.
+absl::Status CreateOrUpdate(const NamingEnv& env, const images_v1::Image& source,
+                            const std::string& name, bool* created) {
+  images_v1::Image image;
+  image.set_name(name);
+  *image.mutable_labels() = source.labels();
+  (*image.mutable_labels())[kCriImageLabel] = kCriImageLabelValue;
+  *image.mutable_target() = source.target();
+  {
+    auto context = NewContext(env, true);
+    images_v1::CreateImageRequest request;
+    *request.mutable_image() = image;
+    images_v1::CreateImageResponse response;
+    grpc::Status status = env.images->Create(context.get(), request, &response);
+    *created = status.ok();
+    if (status.error_code() != grpc::StatusCode::ALREADY_EXISTS) return ToAbsl(status);
+  }
+  // No field mask: containerd then replaces target and labels.
+  auto context = NewContext(env, true);
+  images_v1::UpdateImageRequest request;
+  *request.mutable_image() = image;
+  images_v1::UpdateImageResponse response;
+  return ToAbsl(env.images->Update(context.get(), request, &response));
+}
+
+// Polls CRI ImageStatus until it reports an image for `name` (present) or
+// none (!present). containerd's CRI plugin learns of records made through the
+// images API from its event stream, asynchronously.
+absl::Status WaitForCri(const NamingEnv& env, const std::string& name, bool present) {
+  const absl::Time give_up = std::min(env.deadline, absl::Now() + env.visible_timeout);
+  for (;;) {
+    auto context = NewContext(env, false);
+    runtime::v1::ImageStatusRequest request;
+    request.mutable_image()->set_image(name);
+    runtime::v1::ImageStatusResponse response;
+    grpc::Status status = env.cri->ImageStatus(context.get(), request, &response);
+    if (status.ok() && response.has_image() == present) return absl::OkStatus();
+    if (absl::Now() >= give_up) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "CRI ImageStatus still ", present ? "did not report " : "reported ", name, " ",
+          absl::FormatDuration(env.visible_timeout), " after ",
+          present ? "naming" : "deleting", " it",
+          status.ok() ? "" : absl::StrCat(" (last error: ", status.error_message(), ")")));
+    }
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(kPollInterval));
+  }
+}
+
+void DeleteAll(const NamingEnv& env, const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    absl::Status status = DeleteImage(env, name);
+    if (!status.ok()) log::Warning("cannot delete image record ", name, ": ", status.ToString());
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> OriginalImageNames(const resolver::Reference& original,
+                                            const std::string& target_digest) {
+  std::vector<std::string> names;
+  const std::string name = original.Name();
+  if (!original.IsDigest()) names.push_back(absl::StrCat(name, ":", original.tag));
+  const std::string& digest = original.IsDigest() ? original.digest : target_digest;
+  if (!digest.empty()) names.push_back(absl::StrCat(name, "@", digest));
+  return names;
+}
+
+std::vector<std::string> RelayImageNames(const std::string& relay_address,
+                                         const resolver::Reference& original,
+                                         const std::string& target_digest) {
+  std::vector<std::string> names = {relay::RelayPullReference(relay_address, original)};
+  if (!target_digest.empty()) {
+    resolver::Reference by_digest = original;
+    by_digest.digest = target_digest;
+    std::string digest_name = relay::RelayPullReference(relay_address, by_digest);
+    if (digest_name != names.front()) names.push_back(std::move(digest_name));
+  }
+  return names;
+}
+
+absl::Status NameUnderOriginalReference(const NamingEnv& env,
+                                        const resolver::Reference& original) {
+  const std::string relay_ref = relay::RelayPullReference(env.relay_address, original);
+  absl::StatusOr<images_v1::Image> pulled = GetImage(env, relay_ref);
+  if (!pulled.ok()) {
+    return absl::Status(pulled.status().code(),
+                        absl::StrCat("cri-mirror: naming ", original.Canonical(),
+                                     ": containerd has no image record ", relay_ref,
+                                     " after the pull: ", pulled.status().message()));
+  }
+  const std::string& target_digest = pulled->target().digest();
+  const std::vector<std::string> relay_names =
+      RelayImageNames(env.relay_address, original, target_digest);
+  const std::vector<std::string> names = OriginalImageNames(original, target_digest);
+  std::vector<std::string> created;
+  absl::Status status;
+  for (const std::string& name : names) {
+    bool was_created = false;
+    status = CreateOrUpdate(env, *pulled, name, &was_created);
+    if (was_created) created.push_back(name);
+    if (!status.ok()) {
+      status = absl::Status(status.code(), absl::StrCat("creating image record ", name, ": ",
+                                                        status.message()));
+      break;
+    }
+  }
+  if (status.ok()) status = WaitForCri(env, names.front(), true);
+  if (!status.ok()) {
+    DeleteAll(env, created);
+    DeleteAll(env, relay_names);
+    return absl::Status(status.code() == absl::StatusCode::kOk ? absl::StatusCode::kInternal
+                                                               : status.code(),
+                        absl::StrCat("cri-mirror: naming ", original.Canonical(),
+                                     " in containerd namespace ", env.namespace_,
+                                     " failed: ", status.message()));
+  }
+  DeleteAll(env, relay_names);
+  // So that ListImages right after PullImage shows only the original names.
+  for (const std::string& name : relay_names) {
+    absl::Status gone = WaitForCri(env, name, false);
+    if (!gone.ok()) log::Warning("naming ", original.Canonical(), ": ", gone.message());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace crimirror::plugin::mirror_pull_internal

@@ -21,6 +21,19 @@ class UnimplementedCall final : public grpc::ServerGenericBidiReactor {
   void OnDone() override { delete this; }
 };
 
+// The ImageService methods known to be unary. Anything else under the
+// service (StreamImages, methods added later) takes the streaming pump.
+bool IsKnownUnary(std::string_view method) {
+  static constexpr std::string_view kUnary[] = {
+      "/runtime.v1.ImageService/ListImages", "/runtime.v1.ImageService/ImageStatus",
+      "/runtime.v1.ImageService/PullImage", "/runtime.v1.ImageService/RemoveImage",
+      "/runtime.v1.ImageService/ImageFsInfo"};
+  for (std::string_view m : kUnary) {
+    if (m == method) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 ImageServiceProxy::ImageServiceProxy(std::shared_ptr<grpc::Channel> backend,
@@ -38,7 +51,7 @@ grpc::ServerGenericBidiReactor* ImageServiceProxy::CreateReactor(
     return new UnimplementedCall(method);
   }
   PullInterceptor* interceptor = method == kPullImageMethod ? interceptor_ : nullptr;
-  return new ProxyCall(context, &stub_, backend_target_, interceptor);
+  return new ProxyCall(context, &stub_, backend_target_, interceptor, IsKnownUnary(method));
 }
 
 }  // namespace crimirror::plugin

@@ -1,7 +1,6 @@
 #include "plugin/mirror_pull.h"
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <thread>
@@ -59,10 +58,11 @@ grpc::Status ToGrpc(const absl::Status& status) {
                       std::string(status.message()));
 }
 
-// Coalescing key: the image string and a SHA-256 of the credential, so that
+// Coalescing key: the canonical reference and a SHA-256 of the credential, so that
 // pulls with different credentials never share a result and no secret is
 // kept as a key.
-std::string CoalescingKey(const runtime::v1::PullImageRequest& request) {
+std::string CoalescingKey(const runtime::v1::PullImageRequest& request,
+                          const resolver::Reference& reference) {
   const runtime::v1::AuthConfig& auth = request.auth();
   std::string material = absl::StrCat(auth.username().size(), ":", auth.username(),
                                       auth.password().size(), ":", auth.password(),
@@ -72,7 +72,7 @@ std::string CoalescingKey(const runtime::v1::PullImageRequest& request) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(material.data()), material.size(), digest);
   OPENSSL_cleanse(material.data(), material.size());
-  return absl::StrCat(request.image().image(), "\n",
+  return absl::StrCat(reference.Canonical(), "\n",
                       absl::BytesToHexString(absl::string_view(
                           reinterpret_cast<const char*>(digest), sizeof(digest))));
 }
@@ -98,7 +98,8 @@ class MirrorPullInterceptor::Impl {
  private:
   // The compiled form of the config in force, rebuilt when it was swapped.
   std::shared_ptr<const resolver::CompiledConfig> Compiled();
-  // Decides and builds the job; nullopt-like null when declined.
+  // Builds the job for this request: null when its reference matches no rule
+  // (declined); InvalidArgument when the request or reference does not parse.
   absl::StatusOr<PullJobPtr> Prepare(grpc::CallbackServerContext* context,
                                      const grpc::ByteBuffer& request);
   void Enqueue(PullJobPtr job, Waiter waiter);
@@ -131,6 +132,7 @@ MirrorPullInterceptor::Impl::Impl(MirrorPullOptions options)
   env_.relay_address = options_.relay_address;
   env_.cri = cri_.get();
   env_.images = images_.get();
+  env_.channel = options_.backend;
   for (int i = 0; i < options_.max_concurrent_pulls; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
   }
@@ -174,7 +176,7 @@ absl::StatusOr<PullJobPtr> MirrorPullInterceptor::Impl::Prepare(
   job->input.namespace_ = server.namespace_;
   job->input.pull_timeout = server.pull_timeout;
   job->input.deadline = std::min(CallerDeadline(context), absl::Now() + server.pull_timeout);
-  job->key = CoalescingKey(job->input.request);
+  job->key = CoalescingKey(job->input.request, job->input.plan.reference);
   return job;
 }
 

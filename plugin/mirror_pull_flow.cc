@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "log/log.h"
+#include "plugin/mirror_pull_ingest.h"
 #include "plugin/mirror_pull_naming.h"
 #include "relay/route.h"
 
@@ -26,6 +27,7 @@ struct OnceResult {
   grpc::Status status;
   std::string image_ref;
   std::string attempts;  // SessionState::DescribeAttempts()
+  std::vector<relay::Attempt> attempt_list;
   std::vector<std::string> excluded;
 };
 
@@ -91,6 +93,7 @@ OnceResult PullOnce(const PullEnv& env, const PullInput& input,
   result.image_ref = response.image_ref();
   if (state != nullptr) {
     result.attempts = state->DescribeAttempts();
+    result.attempt_list = state->Attempts();
     result.excluded = state->ExcludedEndpoints();
   }
   return result;
@@ -190,6 +193,8 @@ absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& i
         log::Warning("pull ", plan.reference.Canonical(), ": retrying without ",
                      absl::StrJoin(result.excluded, ", "), " after: ",
                      result.status.error_message());
+        AbortIngests(env.channel, input.namespace_,
+                     PoisonedIngestRefs(result.attempt_list, result.excluded), input.deadline);
         plan = std::move(retry);
         continue;
       }

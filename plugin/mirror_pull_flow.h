@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -28,6 +29,8 @@ struct PullEnv {
   std::string relay_address;
   runtime::v1::ImageService::StubInterface* cri = nullptr;
   containerd::services::images::v1::Images::StubInterface* images = nullptr;
+  // The backend channel, for the containerd content API (ingest cleanup).
+  std::shared_ptr<grpc::Channel> channel;
 };
 
 // One pull to run.

@@ -114,6 +114,12 @@ void DeleteAll(const NamingEnv& env, const std::vector<std::string>& names) {
   }
 }
 
+// Whether the original name already has a record (see the caller).
+bool AlreadyNamed(const NamingEnv& env, const resolver::Reference& original) {
+  std::vector<std::string> names = OriginalImageNames(original, "");
+  return !names.empty() && GetImage(env, names.front()).ok();
+}
+
 }  // namespace
 
 std::vector<std::string> OriginalImageNames(const resolver::Reference& original,
@@ -143,6 +149,11 @@ absl::Status NameUnderOriginalReference(const NamingEnv& env,
                                         const resolver::Reference& original) {
   const std::string relay_ref = relay::RelayPullReference(env.relay_address, original);
   absl::StatusOr<images_v1::Image> pulled = GetImage(env, relay_ref);
+  if (absl::IsNotFound(pulled.status()) && AlreadyNamed(env, original)) {
+    // A concurrent pull of the same image with another credential named it
+    // and removed the relay-named records between our pull and this Get.
+    return absl::OkStatus();
+  }
   if (!pulled.ok()) {
     return absl::Status(pulled.status().code(),
                         absl::StrCat("cri-mirror: naming ", original.Canonical(),

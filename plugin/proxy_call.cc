@@ -21,11 +21,12 @@ std::string_view View(const grpc::string_ref& s) { return {s.data(), s.size()}; 
 
 ProxyCall::ProxyCall(grpc::GenericCallbackServerContext* server_context,
                      grpc::GenericStub* stub, std::string backend_target,
-                     PullInterceptor* interceptor)
+                     PullInterceptor* interceptor, bool unary)
     : server_context_(server_context),
       stub_(stub),
       backend_target_(std::move(backend_target)),
-      interceptor_(interceptor) {
+      interceptor_(interceptor),
+      unary_(unary) {
   StartRead(&request_);
 }
 
@@ -33,8 +34,15 @@ ProxyCall::ProxyCall(grpc::GenericCallbackServerContext* server_context,
 // intercepted; then each message read is written upstream, and the next read
 // starts only when that write completed (one message in flight).
 void ProxyCall::OnReadDone(bool ok) {
-  if (!upstream_started_) {
-    if (ok && TryIntercept()) return;
+  if (mode_ == Mode::kUndecided) {
+    if (ok && TryIntercept()) {
+      mode_ = Mode::kIntercepted;
+      return;
+    }
+    if (ok && unary_) {
+      StartUnaryUpstream();
+      return;
+    }
     StartUpstream();
   }
   if (ok) {
@@ -64,14 +72,39 @@ void ProxyCall::FinishIntercepted(grpc::Status status, grpc::ByteBuffer response
   StartWriteAndFinish(&intercepted_response_, grpc::WriteOptions(), grpc::Status::OK);
 }
 
-void ProxyCall::StartUpstream() {
-  upstream_started_ = true;
-  absl::MutexLock lock(&mu_);
+void ProxyCall::MakeClientContext() {
   client_context_ = grpc::ClientContext::FromCallbackServerContext(*server_context_);
   for (const auto& [key, value] : server_context_->client_metadata()) {
     if (IsHopHeader(View(key))) continue;
     client_context_->AddMetadata(std::string(View(key)), std::string(View(value)));
   }
+  if (cancelled_) client_context_->TryCancel();
+}
+
+void ProxyCall::StartUnaryUpstream() {
+  mode_ = Mode::kUnary;
+  absl::MutexLock lock(&mu_);
+  MakeClientContext();
+  stub_->UnaryCall(client_context_.get(), server_context_->method(), grpc::StubOptions(),
+                   &request_, &response_,
+                   [this](grpc::Status status) { OnUnaryDone(status); });
+}
+
+void ProxyCall::OnUnaryDone(const grpc::Status& status) {
+  CopyInitialMetadata();
+  CopyTrailingMetadata();
+  if (status.ok()) {
+    StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+  } else {
+    Finish(AnnotateStatus(status));
+  }
+  Unref();
+}
+
+void ProxyCall::StartUpstream() {
+  mode_ = Mode::kStream;
+  absl::MutexLock lock(&mu_);
+  MakeClientContext();
   stub_->PrepareBidiStreamingCall(client_context_.get(), server_context_->method(),
                                   grpc::StubOptions(), &upstream_);
   // Two holds keep the upstream reactor alive while this object may still
@@ -80,7 +113,6 @@ void ProxyCall::StartUpstream() {
   upstream_.AddMultipleHolds(2);
   upstream_.StartRead(&response_);
   upstream_.StartCall();
-  if (cancelled_) client_context_->TryCancel();
 }
 
 void ProxyCall::StopForwardingRequests() {
@@ -110,7 +142,7 @@ void ProxyCall::OnUpstreamReadDone(bool ok) {
 }
 
 void ProxyCall::OnWriteDone(bool ok) {
-  if (!upstream_started_) return;  // intercepted write-and-finish
+  if (mode_ != Mode::kStream) return;  // write-and-finish of the other paths
   if (ok) {
     upstream_.StartRead(&response_);
     return;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -16,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/integration/testbed/gtest_util.h"
 #include "tests/integration/testbed/testbed.h"
@@ -57,8 +59,8 @@ class MirrorPullTest : public ::testing::Test {
   // The [server] table every config starts with: a fixed relay port so the
   // test knows the relay address.
   std::string ServerToml() const {
-    return absl::StrCat("[server]\nrelay = \"127.0.0.1:", relay_port_,
-                        "\"\npull_timeout = \"2m\"\n\n");
+    return absl::StrCat("[server]\nrelay = \"127.0.0.1:", relay_port_, "\"\npull_timeout = \"",
+                        pull_timeout_, "\"\n\n");
   }
   std::string RelayPrefix() const { return absl::StrCat("127.0.0.1:", relay_port_, "/"); }
 
@@ -121,6 +123,12 @@ class MirrorPullTest : public ::testing::Test {
     EXPECT_FALSE(status.response.has_image()) << name << " still there";
   }
 
+  absl::StatusOr<std::unique_ptr<Registry>> RegistryNamed(const std::string& name) {
+    RegistryOptions options;
+    options.name = name;
+    return Registry::Create(dir_->path(), options);
+  }
+
   // A plain HTTP registry named `name` holding `repo_tag` built from `seed`.
   std::unique_ptr<Registry> RegistryWith(const std::string& name, const std::string& repo_tag,
                                          uint64_t seed, BuiltImage* built) {
@@ -149,6 +157,7 @@ class MirrorPullTest : public ::testing::Test {
   std::unique_ptr<ContainerdImagesClient> images_;
   std::unique_ptr<ImageBuilder> builder_;
   int relay_port_ = 0;
+  std::string pull_timeout_ = "2m";
   std::unique_ptr<CriMirror> mirror_;
   std::unique_ptr<CriImageClient> cri_;
 };
@@ -363,6 +372,159 @@ TEST_F(MirrorPullTest, RelayWithoutSessionAnswers401) {
   request.password = "not-a-session";
   TESTBED_ASSERT_OK_AND_ASSIGN(response, HttpGet(request));
   EXPECT_EQ(response.status, 401);
+}
+
+// Counts non-overlapping occurrences of `needle` in `text`.
+int CountOf(const std::string& text, const std::string& needle) {
+  int count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size())) {
+    ++count;
+  }
+  return count;
+}
+
+// Overwrites a blob's bytes in a docker-registry's storage (same length), so
+// the registry serves content that fails digest verification.
+bool CorruptBlob(const Registry& registry, const std::string& digest) {
+  const std::string hex = digest.substr(digest.find(':') + 1);
+  const std::string path = absl::StrCat(registry.storage_dir(),
+                                        "/docker/registry/v2/blobs/sha256/", hex.substr(0, 2),
+                                        "/", hex, "/data");
+  std::string bytes = ReadFile(path);
+  if (bytes.size() < 64) return false;
+  for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 32; ++i) bytes[i] ^= 0x5a;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  return out.good();
+}
+
+// A mirror that serves corrupt layer bytes: the pull still succeeds, from the
+// next endpoint (the relay rejects the bytes and excludes that mirror; the
+// pull is retried without it if containerd gave up).
+TEST_F(MirrorPullTest, MirrorServingBadBytesIsExcluded) {
+  ImageOptions options;
+  options.seed = 71;
+  options.layer_sizes = {256 * 1024};
+  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltImage image, builder_->BuildImage("bad", options));
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto bad, RegistryNamed("bad"));
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto good, RegistryNamed("good"));
+  TESTBED_ASSERT_OK(builder_->Push("bad", bad->HostPort() + "/team/app:v1").status());
+  TESTBED_ASSERT_OK(builder_->Push("bad", good->HostPort() + "/team/app:v1").status());
+  ASSERT_TRUE(CorruptBlob(*bad, image.layer_digests[0]));
+  StartMirror(absl::StrCat("[[mirror]]\nregistry = \"corp.example\"\nendpoints = [\"", bad->Url(),
+                           "\", \"", good->Url(), "\"]\nfallback_to_upstream = false\n"));
+  std::string image_ref;
+  Pull("corp.example/team/app:v1", &image_ref);
+  EXPECT_EQ(image_ref, image.config_digest);
+  ExpectImage("corp.example/team/app:v1", "corp.example/team/app:v1",
+              "corp.example/team/app@" + image.manifest_digest);
+  // With today's relay containerd receives the whole bad blob, fails its
+  // commit, and cri-mirror retries without the mirror.
+  EXPECT_THAT(mirror_->LogTail(100000), HasSubstr("retrying without " + bad->Url()));
+  ExpectNoRelayNames();
+}
+
+// Nothing serves the image: the error keeps containerd's code (NOT_FOUND when
+// every endpoint said 404) and lists the endpoints tried; no record is left.
+TEST_F(MirrorPullTest, FailedPullListsEveryEndpointTried) {
+  auto first = RegistryWith("empty1", "", 0, nullptr);
+  ASSERT_NE(first, nullptr);
+  auto second = RegistryWith("empty2", "", 0, nullptr);
+  ASSERT_NE(second, nullptr);
+  StartMirror(absl::StrCat("[[mirror]]\nregistry = \"corp.example\"\nendpoints = [\"",
+                           first->Url(), "\", \"", second->Url(),
+                           "\"]\nfallback_to_upstream = false\n"));
+  auto pulled = cri_->Pull("corp.example/team/missing:v1");
+  ASSERT_FALSE(pulled.ok());
+  EXPECT_EQ(pulled.status.error_code(), grpc::StatusCode::NOT_FOUND)
+      << pulled.status.error_message();
+  const std::string message = pulled.status.error_message();
+  EXPECT_THAT(message, HasSubstr("cri-mirror: pull of corp.example/team/missing:v1 failed: "));
+  EXPECT_THAT(message, HasSubstr("endpoints tried: "));
+  EXPECT_THAT(message, HasSubstr(first->Url() + ": HEAD manifests/v1: HTTP 404"));
+  EXPECT_THAT(message, HasSubstr(second->Url()));
+  TESTBED_ASSERT_OK_AND_ASSIGN(std::vector<std::string> names, images_->Names());
+  EXPECT_THAT(names, ::testing::IsEmpty());
+}
+
+// [server].pull_timeout bounds the whole pull, even on a mirror that never
+// answers and a response_timeout longer than the budget.
+TEST_F(MirrorPullTest, PullTimeoutEndsAStuckPull) {
+  pull_timeout_ = "3s";
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto hole, BlackHole::Create());
+  StartMirror(absl::StrCat("[[mirror]]\nregistry = \"corp.example\"\nendpoints = [\"http://",
+                           hole->HostPort(), "\"]\nfallback_to_upstream = false\n\n[host.\"",
+                           hole->HostPort(), "\"]\nresponse_timeout = \"6s\"\n"));
+  const absl::Time start = absl::Now();
+  auto pulled = cri_->Pull("corp.example/team/app:v1");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(6));
+  ASSERT_FALSE(pulled.ok());
+  EXPECT_EQ(pulled.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+      << pulled.status.error_message();
+  EXPECT_THAT(pulled.status.error_message(), HasSubstr("pull_timeout"));
+}
+
+// The kubelet's AuthConfig is offered to the upstream (here a TLS registry
+// with htpasswd auth and no [host] credentials) after the mirror said 404;
+// no password shows up in the log.
+TEST_F(MirrorPullTest, KubeletCredentialsReachTheUpstream) {
+  TESTBED_ASSERT_OK_AND_ASSIGN(
+      auto ca, TestCa::Create(dir_->Join("pki"), TestCaOptions{"docker-registry", {"IP:127.0.0.1"}}));
+  RegistryOptions options;
+  options.name = "auth";
+  options.tls = RegistryTls{ca->server_cert_path(), ca->server_key_path(), ""};
+  options.htpasswd = RegistryCredentials{"kubelet-user", "kubelet-pw"};
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto registry, Registry::Create(dir_->path(), options));
+  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltImage image, builder_->BuildImage("auth", {}));
+  PushOptions push;
+  push.credentials = options.htpasswd;
+  TESTBED_ASSERT_OK(builder_->Push("auth", registry->HostPort() + "/team/app:v1", push).status());
+  auto empty = RegistryWith("empty", "", 0, nullptr);
+  ASSERT_NE(empty, nullptr);
+  StartMirror(absl::StrCat("[[mirror]]\nregistry = \"", registry->HostPort(),
+                           "\"\nendpoints = [\"", empty->Url(), "\"]\n\n[host.\"",
+                           registry->HostPort(), "\"]\nca_file = \"", ca->ca_cert_path(),
+                           "\"\n"));
+  const std::string name = registry->HostPort() + "/team/app:v1";
+  EXPECT_FALSE(cri_->Pull(name).ok()) << "pulled without credentials";
+  auto pulled = cri_->Pull(MakePullRequest(name, "kubelet-user", "kubelet-pw"));
+  ASSERT_TRUE(pulled.ok()) << pulled.status.error_message() << Logs();
+  ExpectImage(name, name, registry->HostPort() + "/team/app@" + image.manifest_digest);
+  EXPECT_THAT(mirror_->LogTail(100000), Not(HasSubstr("kubelet-pw")));
+  ExpectNoRelayNames();
+}
+
+// Identical concurrent pulls share one backend pull; another credential gets
+// its own. The first endpoint is a black hole so the pull lasts a while.
+TEST_F(MirrorPullTest, IdenticalConcurrentPullsAreCoalesced) {
+  BuiltImage image;
+  auto good = RegistryWith("good", "team/app:v1", 81, &image);
+  ASSERT_NE(good, nullptr);
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto hole, BlackHole::Create());
+  StartMirror(absl::StrCat("[[mirror]]\nregistry = \"corp.example\"\nendpoints = [\"http://",
+                           hole->HostPort(), "\", \"", good->Url(),
+                           "\"]\nfallback_to_upstream = false\n\n[host.\"", hole->HostPort(),
+                           "\"]\nresponse_timeout = \"2s\"\n"));
+  const std::string name = "corp.example/team/app:v1";
+  std::vector<std::thread> threads;
+  std::vector<grpc::Status> results(4);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      runtime::v1::PullImageRequest request =
+          i == 3 ? MakePullRequest(name, "other", "credential") : MakePullRequest(name);
+      results[i] = cri_->Pull(request).status;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (const grpc::Status& status : results) {
+    EXPECT_TRUE(status.ok()) << status.error_message() << Logs();
+  }
+  const std::string log = mirror_->LogTail(100000);
+  EXPECT_EQ(CountOf(log, "backend pulls"), 2) << log;
+  EXPECT_EQ(CountOf(log, "joining the identical pull in flight"), 2) << log;
+  ExpectImage(name, name, "corp.example/team/app@" + image.manifest_digest);
+  ExpectNoRelayNames();
 }
 
 }  // namespace

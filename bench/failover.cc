@@ -1,0 +1,209 @@
+// Copyright cri-mirror authors.
+//
+// Failover figures. A rule for failover.example:5000 lists a dead endpoint
+// first and the healthy registry second; the dead one is a BlackHole
+// (accepts, never answers; [host] connect/response timeouts of 1 s) or a
+// free loopback port (refuses). The reference is the healthy registry
+// alone. Each scenario gets a fresh cri-mirror (no remembered back-off),
+// pulls a first image, then the next ones; every image is removed (and
+// garbage-collected) after its pull, so the same small pool serves every
+// scenario and repetition and every pull really reaches an endpoint.
+//
+// The hosts-toml row does the black-hole setup with containerd's own
+// certs.d/<host>/hosts.toml in a second containerd, with a cap on the wait.
+#include <map>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "bench/figures.h"
+#include "bench/stats.h"
+
+namespace crimirror::bench {
+namespace {
+
+constexpr char kRegistry[] = "failover.example:5000";
+constexpr absl::Duration kDeadTimeout = absl::Seconds(1);
+constexpr absl::Duration kPullDeadline = absl::Minutes(3);
+
+struct Scenario {
+  std::string name;       // "black hole", "refusing", "healthy"
+  std::string dead_host;  // "127.0.0.1:P", empty for healthy
+};
+
+struct Timings {
+  std::vector<absl::Duration> first;
+  std::vector<absl::Duration> later;
+};
+
+std::string RulesFor(Bed& bed, const Scenario& scenario) {
+  std::string endpoints = absl::StrCat("\"", bed.registry().Url(), "\"");
+  std::string hosts;
+  if (!scenario.dead_host.empty()) {
+    endpoints = absl::StrCat("\"http://", scenario.dead_host, "\", ", endpoints);
+    hosts = absl::StrCat("\n[host.\"", scenario.dead_host, "\"]\nconnect_timeout = \"1s\"\n",
+                         "response_timeout = \"1s\"\n");
+  }
+  return absl::StrCat("[[mirror]]\nregistry = \"", kRegistry, "\"\nendpoints = [", endpoints,
+                      "]\nfallback_to_upstream = false\n", hosts);
+}
+
+// Pushes `count` small images fo/img-<i>:v1.
+absl::StatusOr<std::vector<testbed::BuiltImage>> PushPool(Bed& bed, int count) {
+  std::vector<testbed::BuiltImage> pool;
+  for (int i = 0; i < count; ++i) {
+    auto built = bed.PushImage(absl::StrCat("fo/img-", i, ":v1"),
+                               ImageOfSize(bed.options().smoke ? 0 : 8, 2, 2000 + i));
+    if (!built.ok()) return built.status();
+    pool.push_back(*std::move(built));
+  }
+  return pool;
+}
+
+// One fresh cri-mirror for `scenario`: pulls every pool image in order.
+absl::Status RunScenario(Bed& bed, const Scenario& scenario,
+                         const std::vector<testbed::BuiltImage>& pool, Timings* timings) {
+  auto mirror = bed.StartMirror(RulesFor(bed, scenario));
+  if (!mirror.ok()) return mirror.status();
+  auto client = testbed::CriImageClient::Create((*mirror)->Endpoint());
+  if (!client.ok()) return client.status();
+  for (size_t i = 0; i < pool.size(); ++i) {
+    std::string image = absl::StrCat(kRegistry, "/fo/img-", i, ":v1");
+    auto took = TimePull(**client, image, kPullDeadline);
+    absl::Status removed = RemoveAndCollect(bed.direct(), image, pool[i], bed.ContainerdRoot());
+    if (!took.ok()) return took.status();
+    if (!removed.ok()) return removed;
+    (i == 0 ? timings->first : timings->later).push_back(*took);
+  }
+  return absl::OkStatus();
+}
+
+// Rows of one dead-endpoint scenario against the healthy timings.
+std::vector<Row> ScenarioRows(const std::string& name, const Timings& dead,
+                              const Timings& healthy) {
+  absl::Duration first = MedianDuration(dead.first);
+  absl::Duration healthy_first = MedianDuration(healthy.first);
+  Row first_row;
+  first_row.figure = absl::StrCat("failover, ", name, " first: first pull");
+  first_row.ours = HumanDuration(first);
+  first_row.reference = HumanDuration(healthy_first) + " (healthy)";
+  first_row.ratio = FormatRatio(absl::FDivDuration(first, healthy_first));
+  first_row.target = "<= 1s + healthy";
+  first_row.verdict = first <= kDeadTimeout + healthy_first ? Verdict::kPass : Verdict::kFail;
+  first_row.note = absl::StrCat("bound ", HumanDuration(kDeadTimeout + healthy_first));
+  absl::Duration later = MedianDuration(dead.later);
+  absl::Duration healthy_later = MedianDuration(healthy.later);
+  Row later_row = RatioRow(absl::StrCat("failover, ", name, " first: later pulls"),
+                           HumanDuration(later), HumanDuration(healthy_later) + " (healthy)",
+                           absl::FDivDuration(later, healthy_later), true, 1.10);
+  later_row.note = absl::StrCat("median of ", dead.later.size(), " pulls");
+  return {first_row, later_row};
+}
+
+}  // namespace
+
+std::vector<Row> RunFailover(Bed& bed) {
+  const std::string figure = "failover";
+  auto black_hole = testbed::BlackHole::Create();
+  auto refusing_port = testbed::FreeLoopbackPort();
+  if (!black_hole.ok()) return {NotApplicable(figure, "-", black_hole.status().ToString())};
+  if (!refusing_port.ok()) return {NotApplicable(figure, "-", refusing_port.status().ToString())};
+  auto pool = PushPool(bed, bed.options().smoke ? 3 : 4);
+  if (!pool.ok()) return {NotApplicable(figure, "-", pool.status().ToString())};
+  const std::vector<Scenario> scenarios = {
+      {"healthy", ""},
+      {"black hole", (*black_hole)->HostPort()},
+      {"refusing", absl::StrCat("127.0.0.1:", *refusing_port)}};
+  std::vector<Timings> timings(scenarios.size());
+  for (int r = 0; r < bed.options().repetitions; ++r) {
+    for (size_t s = 0; s < scenarios.size(); ++s) {
+      absl::Status run = RunScenario(bed, scenarios[s], *pool, &timings[s]);
+      if (!run.ok()) {
+        return {NotApplicable(absl::StrCat(figure, ", ", scenarios[s].name), "-",
+                              std::string(run.message()))};
+      }
+    }
+  }
+  std::vector<Row> rows = ScenarioRows(scenarios[1].name, timings[1], timings[0]);
+  for (Row& row : ScenarioRows(scenarios[2].name, timings[2], timings[0])) {
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+namespace {
+
+// A second containerd whose CRI registry config_path holds one hosts.toml
+// per entry of `hosts` (registry host -> file content).
+absl::StatusOr<std::unique_ptr<testbed::Containerd>> ContainerdWithHosts(
+    Bed& bed, const std::map<std::string, std::string>& hosts) {
+  auto parent = bed.dir().MakeSubdir("hosts-toml");
+  if (!parent.ok()) return parent.status();
+  for (const auto& [host, content] : hosts) {
+    auto host_dir = bed.dir().MakeSubdir(absl::StrCat("hosts-toml/certs.d/", host));
+    if (!host_dir.ok()) return host_dir.status();
+    absl::Status written = testbed::WriteFile(*host_dir + "/hosts.toml", content);
+    if (!written.ok()) return written;
+  }
+  testbed::ContainerdOptions options;
+  options.log_level = "info";
+  options.extra_config = absl::StrCat("[plugins.\"io.containerd.grpc.v1.cri\".registry]\n",
+                                      "  config_path = \"", *parent, "/certs.d\"\n");
+  return testbed::Containerd::Create(*parent, options);
+}
+
+std::string HostsToml(const std::vector<std::string>& urls, const std::string& server) {
+  std::string toml = absl::StrCat("server = \"", server, "\"\n");
+  for (const std::string& url : urls) {
+    absl::StrAppend(&toml, "\n[host.\"", url, "\"]\n  capabilities = [\"pull\", \"resolve\"]\n");
+  }
+  return toml;
+}
+
+// cri-mirror's first pull with the black hole first (fresh instance).
+absl::StatusOr<absl::Duration> OursFirstPull(Bed& bed, const std::string& dead_host,
+                                             const testbed::BuiltImage& built) {
+  Timings timings;
+  absl::Status run = RunScenario(bed, {"black hole", dead_host}, {built}, &timings);
+  if (!run.ok()) return run;
+  return timings.first.front();
+}
+
+}  // namespace
+
+std::vector<Row> RunContainerdFallback(Bed& bed) {
+  const std::string figure = "containerd hosts.toml, black hole first: first pull";
+  const absl::Duration cap = bed.options().smoke ? absl::Seconds(10) : absl::Seconds(60);
+  auto black_hole = testbed::BlackHole::Create();
+  if (!black_hole.ok()) return {NotApplicable(figure, "-", black_hole.status().ToString())};
+  auto built = bed.PushImage("fo/img-0:v1", ImageOfSize(bed.options().smoke ? 0 : 8, 2, 2000));
+  if (!built.ok()) return {NotApplicable(figure, "-", built.status().ToString())};
+  const std::string healthy = bed.registry().Url();
+  auto containerd = ContainerdWithHosts(
+      bed, {{kRegistry, HostsToml({"http://" + (*black_hole)->HostPort(), healthy}, healthy)},
+            {"healthy.example:5000", HostsToml({healthy}, healthy)}});
+  if (!containerd.ok()) return {NotApplicable(figure, "-", containerd.status().ToString())};
+  auto client = testbed::CriImageClient::Create((*containerd)->Endpoint());
+  if (!client.ok()) return {NotApplicable(figure, "-", client.status().ToString())};
+  // Proves the hosts.toml set-up works when no endpoint is dead.
+  auto sane = TimePull(**client, "healthy.example:5000/fo/img-0:v1", absl::Minutes(1));
+  if (!sane.ok()) {
+    return {NotApplicable(figure, "-", absl::StrCat("hosts.toml set-up: ", sane.status().message()))};
+  }
+  auto theirs = TimePull(**client, absl::StrCat(kRegistry, "/fo/img-0:v1"), cap);
+  auto ours = OursFirstPull(bed, (*black_hole)->HostPort(), *built);
+  Row row;
+  row.figure = figure;
+  row.ours = ours.ok() ? HumanDuration(*ours) : "error";
+  row.reference = theirs.ok() ? HumanDuration(*theirs) : ">" + HumanDuration(cap);
+  row.ratio = ours.ok() && theirs.ok() ? FormatRatio(absl::FDivDuration(*ours, *theirs)) : "-";
+  row.target = "reported";
+  row.verdict = Verdict::kInfo;
+  row.note = absl::StrCat("healthy-only hosts.toml pull ", HumanDuration(*sane));
+  if (!ours.ok()) row.note = std::string(ours.status().message());
+  if (!theirs.ok() && theirs.status().code() != absl::StatusCode::kDeadlineExceeded) {
+    row.note = std::string(theirs.status().message());
+  }
+  return {row};
+}
+
+}  // namespace crimirror::bench

@@ -1,0 +1,41 @@
+// Copyright cri-mirror authors.
+//
+// The figures of issue 5, one function each (one .cc each). Every function
+// measures cri-mirror and its reference side by side on the shared Bed,
+// repeats BenchOptions::repetitions times (once with --smoke), and returns
+// the rows it owns. None of them fails the run: a measurement that cannot
+// be taken becomes a kNotApplicable row with the reason.
+#pragma once
+
+#include <vector>
+
+#include "bench/bed.h"
+#include "bench/bench.h"
+
+namespace crimirror::bench {
+
+// "cri": ImageStatus and ListImages latency (p50/p99) and throughput at 1
+// and 64 concurrent clients, direct to containerd vs through a pass-through
+// cri-mirror, over ~100 image names.
+std::vector<Row> RunCriOverhead(Bed& bed);
+
+// "pull": time of a CRI pull of the big image (--image-mib) direct from the
+// registry vs through a cri-mirror [[mirror]] rule and its relay.
+std::vector<Row> RunPullThroughput(Bed& bed);
+
+// "failover": first and later pulls when the first mirror endpoint is a
+// black hole or refuses, vs a healthy endpoint alone.
+std::vector<Row> RunFailover(Bed& bed);
+
+// "hosts-toml": the black-hole setup done with containerd's own hosts.toml
+// (second containerd), capped.
+std::vector<Row> RunContainerdFallback(Bed& bed);
+
+// "memory": cri-mirror's peak RSS idle and during 8 parallel pulls of the
+// big image.
+std::vector<Row> RunMemory(Bed& bed);
+
+// "startup": exec of cri-mirror to its socket answering ListImages.
+std::vector<Row> RunStartup(Bed& bed);
+
+}  // namespace crimirror::bench

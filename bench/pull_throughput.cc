@@ -1,0 +1,77 @@
+// Copyright cri-mirror authors.
+//
+// Pull throughput. Each repetition pulls the same big image twice, once
+// direct (127.0.0.1:P/big/image:v1, containerd talks to the registry) and
+// once through cri-mirror (bench.example:5000/big/image:v1, a [[mirror]]
+// rule to the same registry, so containerd pulls from cri-mirror's relay),
+// in alternating order. Between pulls the image is removed with CRI
+// RemoveImage and we wait until containerd's garbage collector deleted its
+// layer blobs (CRI removes the last name with a synchronous delete), so
+// every pull downloads and unpacks all bytes; one push serves every run.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "bench/figures.h"
+#include "bench/stats.h"
+
+namespace crimirror::bench {
+namespace {
+
+constexpr char kMirroredRegistry[] = "bench.example:5000";
+constexpr absl::Duration kPullDeadline = absl::Minutes(10);
+
+// Pulls `image` via `client`, then removes it and waits for the GC.
+absl::StatusOr<absl::Duration> PullOnce(Bed& bed, testbed::CriImageClient& client,
+                                        const std::string& image,
+                                        const testbed::BuiltImage& built) {
+  auto took = TimePull(client, image, kPullDeadline);
+  absl::Status removed = RemoveAndCollect(bed.direct(), image, built, bed.ContainerdRoot());
+  if (!took.ok()) return took.status();
+  if (!removed.ok()) return removed;
+  return took;
+}
+
+std::string TimeAndRate(absl::Duration d, uint64_t mib) {
+  double seconds = absl::ToDoubleSeconds(d);
+  return absl::StrFormat("%s (%.0f MiB/s)", HumanDuration(d),
+                         seconds > 0 ? static_cast<double>(mib) / seconds : 0.0);
+}
+
+}  // namespace
+
+std::vector<Row> RunPullThroughput(Bed& bed) {
+  const std::string figure = absl::StrCat("pull ", bed.BigImageMiB(), " MiB image: time");
+  const std::string target = "<= 1.05";
+  auto built = bed.BigImage();
+  if (!built.ok()) return {NotApplicable(figure, target, built.status().ToString())};
+  auto mirror = bed.StartMirror(absl::StrCat(
+      "[[mirror]]\nregistry = \"", kMirroredRegistry, "\"\nendpoints = [\"",
+      bed.registry().Url(), "\"]\nfallback_to_upstream = false\n"));
+  if (!mirror.ok()) return {NotApplicable(figure, target, mirror.status().ToString())};
+  auto through = testbed::CriImageClient::Create((*mirror)->Endpoint());
+  if (!through.ok()) return {NotApplicable(figure, target, through.status().ToString())};
+  const std::string direct_name = absl::StrCat(bed.registry().HostPort(), "/", Bed::BigRepoTag());
+  const std::string mirror_name = absl::StrCat(kMirroredRegistry, "/", Bed::BigRepoTag());
+  std::vector<absl::Duration> ours, ref;
+  for (int r = 0; r < bed.options().repetitions; ++r) {
+    for (int leg = 0; leg < 2; ++leg) {
+      bool direct_leg = (leg == 0) == (r % 2 == 0);
+      auto took = direct_leg ? PullOnce(bed, bed.direct(), direct_name, *built)
+                             : PullOnce(bed, **through, mirror_name, *built);
+      if (!took.ok()) {
+        return {NotApplicable(figure, target,
+                              absl::StrCat(direct_leg ? "direct: " : "through cri-mirror: ",
+                                           took.status().message()))};
+      }
+      (direct_leg ? ref : ours).push_back(*took);
+    }
+  }
+  absl::Duration ours_median = MedianDuration(ours), ref_median = MedianDuration(ref);
+  Row row = RatioRow(figure, TimeAndRate(ours_median, bed.BigImageMiB()),
+                     TimeAndRate(ref_median, bed.BigImageMiB()),
+                     absl::ToDoubleSeconds(ours_median) / absl::ToDoubleSeconds(ref_median),
+                     true, 1.05);
+  row.note = absl::StrCat(built->layer_digests.size(), " layers, relay vs direct");
+  return {row};
+}
+
+}  // namespace crimirror::bench

@@ -1,0 +1,387 @@
+// Unit tests of the PullImage-through-mirrors interceptor against an
+// in-process fake backend (CRI ImageService + containerd Images), and of its
+// pure helpers. The end-to-end behaviour with the real containerd is in
+// tests/integration/mirror_pull_test.cc.
+#include "plugin/mirror_pull.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/empty.pb.h>
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "containerd/images.grpc.pb.h"
+#include "cri/api.grpc.pb.h"
+#include "plugin/mirror_pull_flow.h"
+#include "plugin/mirror_pull_ingest.h"
+#include "plugin/mirror_pull_naming.h"
+
+namespace crimirror::plugin {
+namespace {
+
+namespace images_v1 = containerd::services::images::v1;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr char kRelay[] = "127.0.0.1:5098";
+const std::string kDigest = "sha256:" + std::string(64, 'a');
+
+// containerd's image records in one map, shared by both fake services.
+struct FakeContainerd {
+  absl::Mutex mu;
+  std::map<std::string, images_v1::Image> images ABSL_GUARDED_BY(mu);
+  std::vector<runtime::v1::PullImageRequest> pulls ABSL_GUARDED_BY(mu);
+  grpc::Status pull_result;
+  absl::Notification release;  // pulls wait for it when gated
+  bool gated = false;
+};
+
+class FakeCri final : public runtime::v1::ImageService::Service {
+ public:
+  explicit FakeCri(FakeContainerd* state) : state_(state) {}
+  grpc::Status PullImage(grpc::ServerContext* context, const runtime::v1::PullImageRequest* request,
+                         runtime::v1::PullImageResponse* response) override {
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->pulls.push_back(*request);
+    }
+    while (state_->gated && !state_->release.WaitForNotificationWithTimeout(absl::Milliseconds(10))) {
+      if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    }
+    if (!state_->pull_result.ok()) return state_->pull_result;
+    absl::MutexLock lock(&state_->mu);
+    images_v1::Image image;
+    image.set_name(request->image().image());
+    image.mutable_target()->set_digest(kDigest);
+    image.mutable_target()->set_media_type("application/vnd.oci.image.manifest.v1+json");
+    (*image.mutable_labels())["io.cri-containerd.image"] = "managed";
+    state_->images[image.name()] = image;
+    const std::string& ref = request->image().image();
+    image.set_name(ref.substr(0, ref.rfind(':')) + "@" + kDigest);
+    state_->images[image.name()] = image;
+    response->set_image_ref("sha256:config");
+    return grpc::Status::OK;
+  }
+  grpc::Status ImageStatus(grpc::ServerContext*, const runtime::v1::ImageStatusRequest* request,
+                           runtime::v1::ImageStatusResponse* response) override {
+    absl::MutexLock lock(&state_->mu);
+    if (state_->images.count(request->image().image()) > 0) {
+      response->mutable_image()->set_id("sha256:config");
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  FakeContainerd* state_;
+};
+
+class FakeImages final : public images_v1::Images::Service {
+ public:
+  explicit FakeImages(FakeContainerd* state) : state_(state) {}
+  grpc::Status Get(grpc::ServerContext* context, const images_v1::GetImageRequest* request,
+                   images_v1::GetImageResponse* response) override {
+    if (!HasNamespace(context)) return NoNamespace();
+    absl::MutexLock lock(&state_->mu);
+    auto it = state_->images.find(request->name());
+    if (it == state_->images.end()) return grpc::Status(grpc::StatusCode::NOT_FOUND, "not found");
+    *response->mutable_image() = it->second;
+    return grpc::Status::OK;
+  }
+  grpc::Status Create(grpc::ServerContext* context, const images_v1::CreateImageRequest* request,
+                      images_v1::CreateImageResponse*) override {
+    if (!HasNamespace(context)) return NoNamespace();
+    absl::MutexLock lock(&state_->mu);
+    if (state_->images.count(request->image().name()) > 0) {
+      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "exists");
+    }
+    state_->images[request->image().name()] = request->image();
+    return grpc::Status::OK;
+  }
+  grpc::Status Update(grpc::ServerContext* context, const images_v1::UpdateImageRequest* request,
+                      images_v1::UpdateImageResponse*) override {
+    if (!HasNamespace(context)) return NoNamespace();
+    absl::MutexLock lock(&state_->mu);
+    state_->images[request->image().name()] = request->image();
+    return grpc::Status::OK;
+  }
+  grpc::Status Delete(grpc::ServerContext* context, const images_v1::DeleteImageRequest* request,
+                      google::protobuf::Empty*) override {
+    if (!HasNamespace(context)) return NoNamespace();
+    absl::MutexLock lock(&state_->mu);
+    if (state_->images.erase(request->name()) == 0) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "not found");
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  static bool HasNamespace(grpc::ServerContext* context) {
+    auto it = context->client_metadata().find("containerd-namespace");
+    return it != context->client_metadata().end() && it->second == "k8s.io";
+  }
+  static grpc::Status NoNamespace() {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "namespace required");
+  }
+  FakeContainerd* state_;
+};
+
+grpc::ByteBuffer Serialize(const runtime::v1::PullImageRequest& request) {
+  std::string bytes = request.SerializeAsString();
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+runtime::v1::PullImageResponse ParseResponse(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  runtime::v1::PullImageResponse response;
+  EXPECT_TRUE(response.ParseFromString(bytes));
+  return response;
+}
+
+// One intercepted call's outcome.
+struct Outcome {
+  absl::Notification done;
+  grpc::Status status;
+  runtime::v1::PullImageResponse response;
+  PullDone Callback() {
+    return [this](grpc::Status s, grpc::ByteBuffer buffer) {
+      status = s;
+      if (s.ok()) response = ParseResponse(buffer);
+      done.Notify();
+    };
+  }
+};
+
+class MirrorPullInterceptorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&cri_);
+    builder.RegisterService(&images_);
+    server_ = builder.BuildAndStart();
+    auto config = std::make_shared<config::Config>();
+    config::MirrorRule rule;
+    rule.registry = "docker.io";
+    rule.endpoints = {"http://127.0.0.1:1"};
+    rule.fallback_to_upstream = false;
+    config->mirrors.push_back(rule);
+    store_ = config::ConfigStore::CreateWithConfig("/nonexistent/config.toml", config);
+    MirrorPullOptions options;
+    options.config_store = store_.get();
+    options.sessions = &sessions_;
+    options.relay_address = kRelay;
+    options.backend = server_->InProcessChannel(grpc::ChannelArguments());
+    auto interceptor = MirrorPullInterceptor::Create(options);
+    ASSERT_TRUE(interceptor.ok()) << interceptor.status();
+    interceptor_ = *std::move(interceptor);
+  }
+  void TearDown() override {
+    if (!state_.release.HasBeenNotified()) state_.release.Notify();
+    interceptor_.reset();
+    server_->Shutdown();
+  }
+
+  bool Intercept(const std::string& image, Outcome* outcome, const std::string& user = "") {
+    runtime::v1::PullImageRequest request;
+    request.mutable_image()->set_image(image);
+    request.mutable_image()->set_runtime_handler("runc");
+    request.mutable_auth()->set_username(user);
+    request.mutable_sandbox_config()->mutable_metadata()->set_name("pod");
+    return interceptor_->Intercept(&context_, Serialize(request), outcome->Callback());
+  }
+
+  std::vector<std::string> Names() {
+    absl::MutexLock lock(&state_.mu);
+    std::vector<std::string> names;
+    for (const auto& [name, image] : state_.images) names.push_back(name);
+    return names;
+  }
+  std::size_t PullCount() {
+    absl::MutexLock lock(&state_.mu);
+    return state_.pulls.size();
+  }
+
+  FakeContainerd state_;
+  FakeCri cri_{&state_};
+  FakeImages images_{&state_};
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<config::ConfigStore> store_;
+  relay::SessionStore sessions_;
+  grpc::CallbackServerContext context_;
+  std::unique_ptr<MirrorPullInterceptor> interceptor_;
+};
+
+TEST_F(MirrorPullInterceptorTest, CreateRejectsMissingOptions) {
+  EXPECT_EQ(MirrorPullInterceptor::Create({}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(MirrorPullInterceptorTest, ReferenceMatchingNoRuleIsDeclined) {
+  Outcome outcome;
+  EXPECT_FALSE(Intercept("quay.io/app:v1", &outcome));
+  EXPECT_FALSE(outcome.done.HasBeenNotified());
+  EXPECT_EQ(PullCount(), 0u);
+}
+
+TEST_F(MirrorPullInterceptorTest, InvalidReferenceFailsWithoutBackendCall) {
+  Outcome outcome;
+  EXPECT_TRUE(Intercept("Bad/Name", &outcome));
+  outcome.done.WaitForNotification();
+  EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(outcome.status.error_message(), HasSubstr("cri-mirror: image reference \"Bad/Name\""));
+  EXPECT_EQ(PullCount(), 0u);
+}
+
+TEST_F(MirrorPullInterceptorTest, PullsRelayReferenceAndNamesTheOriginal) {
+  Outcome outcome;
+  ASSERT_TRUE(Intercept("nginx:1.25", &outcome, "kubelet"));
+  outcome.done.WaitForNotification();
+  ASSERT_TRUE(outcome.status.ok()) << outcome.status.error_message();
+  EXPECT_EQ(outcome.response.image_ref(), "sha256:config");
+  absl::MutexLock lock(&state_.mu);
+  ASSERT_EQ(state_.pulls.size(), 1u);
+  const runtime::v1::PullImageRequest& sent = state_.pulls[0];
+  EXPECT_EQ(sent.image().image(), "127.0.0.1:5098/docker.io/library/nginx:1.25");
+  EXPECT_EQ(sent.image().runtime_handler(), "runc");
+  EXPECT_EQ(sent.auth().username().size(), 32u);
+  EXPECT_EQ(sent.auth().password().size(), 43u);
+  EXPECT_TRUE(sent.auth().server_address().empty());
+  EXPECT_EQ(sent.sandbox_config().metadata().name(), "pod");
+  std::vector<std::string> names;
+  for (const auto& [name, image] : state_.images) {
+    names.push_back(name);
+    EXPECT_EQ(image.target().digest(), kDigest);
+    EXPECT_EQ(image.labels().at("io.cri-containerd.image"), "managed");
+  }
+  EXPECT_THAT(names, ElementsAre("docker.io/library/nginx:1.25",
+                                 "docker.io/library/nginx@" + kDigest));
+  EXPECT_EQ(sessions_.size(), 0u) << "session not closed";
+}
+
+TEST_F(MirrorPullInterceptorTest, IdenticalConcurrentPullsShareOneBackendPull) {
+  state_.gated = true;
+  Outcome first, second, other_credential;
+  ASSERT_TRUE(Intercept("nginx:1.25", &first, "u"));
+  ASSERT_TRUE(Intercept("nginx:1.25", &second, "u"));
+  ASSERT_TRUE(Intercept("nginx:1.25", &other_credential, "v"));
+  while (PullCount() < 2) absl::SleepFor(absl::Milliseconds(5));
+  state_.release.Notify();
+  for (Outcome* o : {&first, &second, &other_credential}) {
+    o->done.WaitForNotification();
+    EXPECT_TRUE(o->status.ok()) << o->status.error_message();
+  }
+  EXPECT_EQ(PullCount(), 2u);
+}
+
+TEST_F(MirrorPullInterceptorTest, BackendErrorKeepsItsCodeAndNamesTheReference) {
+  state_.pull_result = grpc::Status(grpc::StatusCode::NOT_FOUND, "manifest unknown");
+  Outcome outcome;
+  ASSERT_TRUE(Intercept("nginx:1.25", &outcome));
+  outcome.done.WaitForNotification();
+  EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(outcome.status.error_message(),
+              HasSubstr("cri-mirror: pull of docker.io/library/nginx:1.25 failed: manifest "
+                        "unknown; endpoints tried: http://127.0.0.1:1"));
+  EXPECT_THAT(Names(), IsEmpty());
+}
+
+TEST_F(MirrorPullInterceptorTest, DestructionCancelsPullsInFlight) {
+  state_.gated = true;
+  Outcome running, queued;
+  ASSERT_TRUE(Intercept("nginx:1.25", &running));
+  ASSERT_TRUE(Intercept("busybox:1", &queued));
+  while (PullCount() < 1) absl::SleepFor(absl::Milliseconds(5));
+  interceptor_.reset();
+  ASSERT_TRUE(running.done.HasBeenNotified());
+  ASSERT_TRUE(queued.done.HasBeenNotified());
+  EXPECT_EQ(running.status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(queued.status.error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// --- pure helpers -----------------------------------------------------------
+
+resolver::Reference Ref(const std::string& text) { return *resolver::ParseReference(text); }
+
+TEST(MirrorPullNamingTest, OriginalAndRelayNames) {
+  using mirror_pull_internal::OriginalImageNames;
+  using mirror_pull_internal::RelayImageNames;
+  const std::string digest = "sha256:" + std::string(64, 'b');
+  struct Case {
+    std::string reference;
+    std::vector<std::string> original;
+    std::vector<std::string> relay;
+  };
+  const std::vector<Case> cases = {
+      {"nginx:1.25",
+       {"docker.io/library/nginx:1.25", "docker.io/library/nginx@" + kDigest},
+       {"127.0.0.1:5098/docker.io/library/nginx:1.25",
+        "127.0.0.1:5098/docker.io/library/nginx@" + kDigest}},
+      {"docker-registry:5000/app@" + kDigest,
+       {"docker-registry:5000/app@" + kDigest},
+       {"127.0.0.1:5098/docker-registry__5000/app@" + kDigest}},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(OriginalImageNames(Ref(c.reference), kDigest), c.original) << c.reference;
+    EXPECT_EQ(RelayImageNames(kRelay, Ref(c.reference), kDigest), c.relay) << c.reference;
+  }
+  EXPECT_THAT(OriginalImageNames(Ref("a/b:t@" + digest), digest),
+              ElementsAre("docker.io/a/b@" + digest));
+}
+
+TEST(MirrorPullFlowTest, KubeletAuthFromAuthConfig) {
+  using mirror_pull_internal::KubeletAuthFrom;
+  runtime::v1::AuthConfig auth;
+  EXPECT_FALSE(KubeletAuthFrom(auth)->has_value());
+  auth.set_auth(absl::Base64Escape("user:pa:ss"));
+  auto decoded = KubeletAuthFrom(auth);
+  ASSERT_TRUE(decoded.ok() && decoded->has_value());
+  EXPECT_EQ((*decoded)->username, "user");
+  EXPECT_EQ((*decoded)->password.Reveal(), "pa:ss");
+  auth.set_username("explicit");
+  auth.set_password("pw");
+  EXPECT_EQ((*KubeletAuthFrom(auth))->username, "explicit");
+  runtime::v1::AuthConfig bad;
+  bad.set_auth("!!!not base64");
+  EXPECT_EQ(KubeletAuthFrom(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.set_auth(absl::Base64Escape("no-colon-secret"));
+  EXPECT_EQ(KubeletAuthFrom(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(KubeletAuthFrom(bad).status().message(), ::testing::Not(HasSubstr("secret")));
+}
+
+TEST(MirrorPullFlowTest, PlanWithoutDropsExcludedEndpoints) {
+  resolver::EndpointPlan plan;
+  plan.matched_rule = "docker.io";
+  plan.endpoints.resize(2);
+  plan.endpoints[0].base_url = "http://bad:5000";
+  plan.endpoints[1].base_url = "https://good:5000";
+  resolver::EndpointPlan left = mirror_pull_internal::PlanWithout(plan, {"http://bad:5000"});
+  ASSERT_EQ(left.endpoints.size(), 1u);
+  EXPECT_EQ(left.endpoints[0].base_url, "https://good:5000");
+  ASSERT_EQ(left.skipped.size(), 1u);
+  EXPECT_THAT(left.skipped[0], HasSubstr("http://bad:5000"));
+}
+
+TEST(MirrorPullIngestTest, PoisonedIngestRefsComeFromExcludedEndpointsBlobs) {
+  const std::vector<relay::Attempt> attempts = {
+      {"http://bad:5000", "GET blobs/" + kDigest, "blob digest mismatch"},
+      {"http://bad:5000", "GET manifests/v1", "HTTP 404"},
+      {"http://other:5000", "GET blobs/sha256:cc", "HTTP 404"},
+  };
+  EXPECT_THAT(mirror_pull_internal::PoisonedIngestRefs(attempts, {"http://bad:5000"}),
+              ElementsAre("layer-" + kDigest, "config-" + kDigest));
+  EXPECT_THAT(mirror_pull_internal::PoisonedIngestRefs(attempts, {}), IsEmpty());
+}
+
+}  // namespace
+}  // namespace crimirror::plugin

@@ -109,6 +109,13 @@ int RunDemo() {
             << absl::StrJoin(status.response.image().repo_tags(), ", ") << "\n"
             << "    ImageStatus repo_digests: "
             << absl::StrJoin(status.response.image().repo_digests(), ", ") << "\n";
+  auto list = (*cri)->List();
+  if (!list.ok()) return Fail("ListImages", list.status.error_message());
+  std::cout << "    ListImages through cri-mirror:\n";
+  for (const auto& listed : list.response.images()) {
+    std::cout << "      " << absl::StrJoin(listed.repo_tags(), ", ") << "  ("
+              << listed.id().substr(0, 19) << "...)\n";
+  }
   auto config_after = tb::ReadFile((*containerd)->config_path());
   bool untouched = containerd_config_before.ok() && config_after.ok() &&
                    *containerd_config_before == *config_after;

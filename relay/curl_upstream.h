@@ -44,8 +44,9 @@ class CurlUpstream : public Upstream {
     // built-in default (Debian: /etc/ssl/certs/ca-certificates.crt).
     std::string system_ca_file;
     // CURLOPT_BUFFERSIZE: the largest chunk one Read() can be handed and the
-    // unit of buffering per response. 1 KiB .. 512 KiB.
-    std::size_t buffer_size = 64 * 1024;
+    // unit of buffering per response. 1 KiB .. 512 KiB. Matches the relay's
+    // stream chunk (see RelayLimits::stream_chunk for the measurement).
+    std::size_t buffer_size = 256 * 1024;
     // Redirects followed per request (blob GETs are often redirected to
     // object storage). 0 .. 20.
     int max_redirects = 5;

@@ -54,8 +54,11 @@ struct RelayLimits {
   // write buffer (MHD_OPTION_CONNECTION_MEMORY_LIMIT). Requests whose
   // headers do not fit are refused by libmicrohttpd (431/414).
   std::size_t connection_memory = 64 * 1024;
-  // Largest chunk handed from the upstream to the client at once.
-  std::size_t stream_chunk = 32 * 1024;
+  // Largest chunk handed from the upstream to the client at once. 256 KiB
+  // (with CurlUpstream's 256 KiB buffer) brought a 512 MiB relay pull from
+  // 1.21x to 0.94-0.99x of a direct pull (cri-mirror-bench --only pull); 8
+  // parallel pulls of 256 MiB peaked at 28 MiB RSS.
+  std::size_t stream_chunk = 256 * 1024;
   WalkLimits walk;
 };
 

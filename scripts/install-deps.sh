@@ -10,6 +10,8 @@ packages=(
   libabsl-dev libre2-dev libcurl4-openssl-dev libssl-dev
   libtomlplusplus-dev libmicrohttpd-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  # libFuzzer smoke of the reference and config parsers
+  clang libclang-rt-14-dev
   # real components used by the integration tests and the demo
   containerd docker-registry skopeo apache2-utils openssl curl
   iproute2 procps

@@ -15,6 +15,15 @@ cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCRI_MIRROR_SANITIZE="${CRI_MIRROR_SANITIZE:-}" >/dev/null
 cmake --build "$build_dir" -j"$jobs"
 
+# libFuzzer targets (reference parser, config parser) need clang: built in a
+# separate tree and run briefly as a smoke before the main suite.
+if [ "${TESTS:-all}" != integration ] && command -v clang++ >/dev/null 2>&1; then
+  CC=clang CXX=clang++ cmake -S . -B "$build_dir-fuzz" -DCRI_MIRROR_FUZZ=ON \
+    -DCRI_MIRROR_INTEGRATION_TESTS=OFF -DCRI_MIRROR_BENCH=OFF >/dev/null
+  cmake --build "$build_dir-fuzz" -j"$jobs" --target fuzz_reference fuzz_config
+  ctest --test-dir "$build_dir-fuzz" -L fuzz --output-on-failure
+fi
+
 label_args=()
 case "${TESTS:-all}" in
   unit) label_args=(-L unit) ;;

@@ -204,6 +204,37 @@ TEST_F(MirrorPullTest, PrivateTlsRegistryWithAuthByServerName) {
   EXPECT_FALSE(cri_->HasImage(name));
 }
 
+// A registry that requires a client certificate (mTLS): cri-mirror presents
+// the [host] client_cert/client_key (the registry refuses handshakes
+// without one: see TestbedTest.MutualTlsRegistryRequiresClientCertificate).
+TEST_F(MirrorPullTest, MutualTlsRegistryGetsTheClientCertificate) {
+  TestCaOptions ca_options;
+  ca_options.client_certificate = true;
+  ca_options.extra_sans = {"IP:127.0.0.1"};
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto ca, TestCa::Create(dir_->Join("mtls-pki"), ca_options));
+  RegistryOptions options;
+  options.name = "mtls";
+  options.tls = RegistryTls{ca->server_cert_path(), ca->server_key_path(), ca->ca_cert_path()};
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto registry, Registry::Create(dir_->path(), options));
+  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltImage image, builder_->BuildImage("v1", {}));
+  PushOptions push;
+  push.tls_verify = true;
+  push.cert_dir = ca->cert_dir();
+  TESTBED_ASSERT_OK(builder_->Push("v1", registry->HostPort() + "/secure/app:v1", push).status());
+
+  const std::string host_table = absl::StrCat(
+      "[[mirror]]\nregistry = \"secure.example\"\nendpoints = [\"", registry->Url(),
+      "\"]\nfallback_to_upstream = false\n\n[host.\"", registry->HostPort(),
+      "\"]\nca_file = \"", ca->ca_cert_path(), "\"\ntls_server_name = \"docker-registry\"\n");
+  StartMirror(absl::StrCat(host_table, "client_cert = \"", ca->client_cert_path(),
+                           "\"\nclient_key = \"", ca->client_key_path(), "\"\n"));
+  std::string image_ref;
+  Pull("secure.example/secure/app:v1", &image_ref);
+  EXPECT_EQ(image_ref, image.config_digest);
+  ExpectNoRelayNames();
+  RemoveAndCheck("secure.example/secure/app:v1");
+}
+
 // docker.io rule with a local mirror and no upstream fallback.
 TEST_F(MirrorPullTest, DockerHubMirrorServesShortNames) {
   BuiltImage image;

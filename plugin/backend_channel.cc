@@ -40,6 +40,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateBackendChannel(const std::s
   // Several cri-mirror channels to one containerd must not share a
   // subchannel pool with unrelated test channels in the same process.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // Messages are relayed opaque, so the backend hop needs no compression,
+  // census, message-size or client deadline filters: the deadline still
+  // travels as grpc-timeout and the kubelet's cancellation still cancels.
+  args.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
                                    args);
 }

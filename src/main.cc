@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "log/log.h"
 #include "src/command_line.h"
 #include "src/config_commands.h"
@@ -28,6 +29,10 @@ bool SetLogLevel(const std::string& level) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, which leaves absl::Mutex deadlock
+  // detection on: a lock-order graph update on every lock, in our code and
+  // in gRPC's. It cost ~5% of the proxy's CPU per call (perf, ImageStatus).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::vector<std::string> args(argv + 1, argv + argc);
   auto command_line = crimirror::cli::ParseCommandLine(args);
   if (!command_line.ok()) {

@@ -39,6 +39,10 @@ std::optional<config::Secret> Authorizer::CachedToken(std::string_view host,
   Key key = MakeKey(host, scope, credentials);
   absl::Time now = options_.clock();
   absl::MutexLock lock(&mu_);
+  return CachedLocked(key, now);
+}
+
+std::optional<config::Secret> Authorizer::CachedLocked(const Key& key, absl::Time now) const {
   auto it = cache_.find(key);
   if (it == cache_.end() || now >= it->second.usable_until) return std::nullopt;
   return it->second.token;
@@ -60,15 +64,32 @@ absl::StatusOr<config::Secret> Authorizer::Authorize(std::string_view host,
         "registry ", Sv(host), " sent a Bearer challenge without a realm; the registry's token "
         "auth is misconfigured"));
   }
-  if (std::optional<config::Secret> cached = CachedToken(host, scope, credentials)) {
-    return *std::move(cached);
+  const Key key = MakeKey(host, scope, credentials);
+  std::shared_ptr<Flight> flight;
+  {
+    absl::MutexLock lock(&mu_);
+    if (std::optional<config::Secret> cached = CachedLocked(key, options_.clock())) {
+      return *std::move(cached);
+    }
+    auto [it, leader] = flights_.try_emplace(key);
+    if (!leader) {
+      flight = it->second;
+      mu_.Await(absl::Condition(&flight->done));
+      if (!flight->result.ok()) return flight->result.status();
+      return flight->result->token;
+    }
+    it->second = flight = std::make_shared<Flight>();
   }
   std::vector<std::string> scopes = SplitScopes(challenge.Param("scope"));
   if (scopes.empty() && !scope.empty()) scopes.emplace_back(scope);
   absl::StatusOr<Token> token =
       fetcher.FetchToken(realm, challenge.Param("service"), scopes, credentials);
+  absl::MutexLock lock(&mu_);
+  flight->result = token;
+  flight->done = true;
+  flights_.erase(key);
   if (!token.ok()) return token.status();
-  Store(MakeKey(host, scope, credentials), *token);
+  StoreLocked(key, *token, options_.clock());
   return token->token;
 }
 
@@ -79,14 +100,12 @@ void Authorizer::Invalidate(std::string_view host, std::string_view scope,
   cache_.erase(key);
 }
 
-void Authorizer::Store(Key key, const Token& token) {
-  absl::Time now = options_.clock();
+void Authorizer::StoreLocked(const Key& key, const Token& token, absl::Time now) {
   absl::Duration lifetime = token.expires - now;
   absl::Duration margin = std::min(options_.expiry_margin, lifetime / 2);
   absl::Time usable_until = token.expires - margin;
   if (usable_until <= now) return;  // already (nearly) expired: use once, do not cache
-  absl::MutexLock lock(&mu_);
-  cache_[std::move(key)] = Entry{token.token, usable_until};
+  cache_[key] = Entry{token.token, usable_until};
   EvictLocked(now);
 }
 

@@ -54,8 +54,10 @@ class Authorizer {
   // `fetcher` (scopes from the challenge's `scope` param, else `scope`),
   // caches it under `scope` and returns it. InvalidArgument when the
   // challenge is not Bearer or has no realm; fetcher errors pass through.
-  // Thread-safe; the fetch runs without holding the lock (two concurrent
-  // misses may both fetch; the last one cached wins).
+  // Thread-safe and single-flight: concurrent misses for one (host, scope,
+  // credentials) make one fetch, without holding the lock; the others wait
+  // for it and share its result, token or error (containerd fetches several
+  // blobs at once, and each would otherwise hit the realm).
   absl::StatusOr<config::Secret> Authorize(std::string_view host, std::string_view scope,
                                            const Challenge& challenge,
                                            const Credentials& credentials,
@@ -72,16 +74,25 @@ class Authorizer {
     config::Secret token;
     absl::Time usable_until;
   };
+  // One token fetch in progress; `result` is set when `done`.
+  struct Flight {
+    bool done = false;
+    absl::StatusOr<Token> result = absl::UnknownError("token fetch in progress");
+  };
 
   explicit Authorizer(Options options) : options_(std::move(options)) {}
   static Key MakeKey(std::string_view host, std::string_view scope,
                      const Credentials& credentials);
-  void Store(Key key, const Token& token) ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<config::Secret> CachedLocked(const Key& key, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void StoreLocked(const Key& key, const Token& token, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvictLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   mutable absl::Mutex mu_;
   std::map<Key, Entry> cache_ ABSL_GUARDED_BY(mu_);
+  std::map<Key, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace crimirror::auth

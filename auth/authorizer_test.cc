@@ -1,7 +1,10 @@
 #include "auth/authorizer.h"
 
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "absl/synchronization/notification.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -85,7 +88,7 @@ TEST_F(AuthorizerTest, ShortLivedTokenUsesHalfLifetimeMargin) {
 
 TEST_F(AuthorizerTest, KeyedByHostScopeAndIdentity) {
   ASSERT_TRUE(Authorize().ok());
-  Credentials alice{"alice", config::Secret("pw"), {}};
+  Credentials alice = BasicCredentials("alice", config::Secret("pw"));
   EXPECT_EQ(Authorize(alice)->Reveal(), "tok2");
   EXPECT_EQ(fetcher_.last_credentials, alice);
   EXPECT_FALSE(authorizer_->CachedToken("other:5000", "repository:a:pull", {}).has_value());
@@ -104,6 +107,60 @@ TEST_F(AuthorizerTest, FetchErrorsPassThroughAndAreNotCached) {
   EXPECT_EQ(Authorize().status().code(), absl::StatusCode::kUnauthenticated);
   fetcher_.next_status = absl::OkStatus();
   EXPECT_TRUE(Authorize().ok());
+}
+
+// A fetcher that blocks until released, counting concurrent fetches.
+class BlockingFetcher : public TokenFetcher {
+ public:
+  absl::StatusOr<Token> FetchToken(std::string_view, std::string_view,
+                                   const std::vector<std::string>&, const Credentials&) override {
+    calls.fetch_add(1);
+    started.Notify();
+    release.WaitForNotification();
+    if (!status.ok()) return status;
+    return Token{config::Secret("shared-token"), absl::FromUnixSeconds(1'000'000) + absl::Hours(1)};
+  }
+  std::atomic<int> calls{0};
+  absl::Notification started, release;
+  absl::Status status;
+};
+
+// Runs `n` concurrent Authorize calls against `fetcher`, releasing it once
+// the first fetch started and the others had time to queue behind it.
+std::vector<absl::StatusOr<config::Secret>> AuthorizeConcurrently(
+    Authorizer& authorizer, const Challenge& challenge, BlockingFetcher& fetcher, int n) {
+  std::vector<absl::StatusOr<config::Secret>> results(n, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = authorizer.Authorize("reg:5000", "repository:a:pull", challenge, {}, fetcher);
+    });
+  }
+  fetcher.started.WaitForNotification();
+  absl::SleepFor(absl::Milliseconds(100));
+  fetcher.release.Notify();
+  for (std::thread& t : threads) t.join();
+  return results;
+}
+
+TEST_F(AuthorizerTest, ConcurrentMissesShareOneFetch) {
+  BlockingFetcher fetcher;
+  for (const auto& result : AuthorizeConcurrently(*authorizer_, challenge_[0], fetcher, 6)) {
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->Reveal(), "shared-token");
+  }
+  EXPECT_EQ(fetcher.calls.load(), 1);
+}
+
+TEST_F(AuthorizerTest, ConcurrentMissesShareOneFetchError) {
+  BlockingFetcher fetcher;
+  fetcher.status = absl::DeadlineExceededError("realm timed out");
+  for (const auto& result : AuthorizeConcurrently(*authorizer_, challenge_[0], fetcher, 4)) {
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  }
+  EXPECT_EQ(fetcher.calls.load(), 1);
+  fetcher_.now = &now_;
+  EXPECT_TRUE(Authorize().ok());  // errors are not cached: the next miss fetches again
 }
 
 TEST_F(AuthorizerTest, ScopeFallsBackToRequestScope) {

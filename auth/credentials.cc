@@ -24,7 +24,8 @@ absl::Status BadAuth(const config::HostSettings& host, std::string_view why) {
 std::string Credentials::Fingerprint() const {
   // Length-prefixed fields so ("ab","c") and ("a","bc") differ.
   std::string material;
-  for (const std::string* field : {&username, &password.Reveal(), &identity_token.Reveal()}) {
+  for (const std::string* field : {&username, &password.Reveal(), &identity_token.Reveal(),
+                                    &registry_token.Reveal()}) {
     absl::StrAppend(&material, field->size(), ":", *field, ";");
   }
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
@@ -37,6 +38,13 @@ std::string Credentials::Fingerprint() const {
   }
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(digest.data()), length));
+}
+
+Credentials BasicCredentials(std::string username, config::Secret password) {
+  Credentials credentials;
+  credentials.username = std::move(username);
+  credentials.password = std::move(password);
+  return credentials;
 }
 
 absl::StatusOr<Credentials> CredentialsFromHost(const config::HostSettings& host) {

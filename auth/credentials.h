@@ -19,9 +19,16 @@ struct Credentials {
   // when set, bearer tokens are fetched with the OAuth2 POST flow
   // (grant_type=refresh_token) instead of GET with Basic auth.
   config::Secret identity_token;
+  // A bearer token for the registry itself (Docker's "registrytoken", CRI
+  // AuthConfig.registry_token): sent as `Authorization: Bearer` as is, with
+  // no token fetch. Only the kubelet supplies one; [host] tables cannot.
+  config::Secret registry_token;
 
   // True when there is nothing to present (anonymous).
-  bool empty() const { return username.empty() && password.empty() && identity_token.empty(); }
+  bool empty() const {
+    return username.empty() && password.empty() && identity_token.empty() &&
+           registry_token.empty();
+  }
   // True when a Basic user:password pair is available.
   bool has_basic() const { return !username.empty() || !password.empty(); }
   // A stable, non-reversible fingerprint (hex SHA-256 of the fields) used to
@@ -31,6 +38,9 @@ struct Credentials {
 
   friend bool operator==(const Credentials&, const Credentials&) = default;
 };
+
+// Credentials with just a Basic user:password pair.
+Credentials BasicCredentials(std::string username, config::Secret password);
 
 // Resolves the credentials of a `[host]` table:
 //  - identity_token set: refresh-token flow (username kept if given);

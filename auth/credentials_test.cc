@@ -73,15 +73,22 @@ INSTANTIATE_TEST_SUITE_P(Table, BadAuthTest,
                          [](const auto& p) { return p.param.name; });
 
 TEST(AuthorizationTest, BasicAndBearerValues) {
-  Credentials c{"aladdin", config::Secret("opensesame"), {}};
+  Credentials c = BasicCredentials("aladdin", config::Secret("opensesame"));
   EXPECT_EQ(BasicAuthorization(c).Reveal(), "Basic YWxhZGRpbjpvcGVuc2VzYW1l");
   EXPECT_EQ(BearerAuthorization(config::Secret("t")).Reveal(), "Bearer t");
 }
 
 TEST(FingerprintTest, DiffersPerIdentityAndHidesSecret) {
-  Credentials a{"ab", config::Secret("c"), {}};
-  Credentials b{"a", config::Secret("bc"), {}};
+  Credentials a = BasicCredentials("ab", config::Secret("c"));
+  Credentials b = BasicCredentials("a", config::Secret("bc"));
   EXPECT_NE(a.Fingerprint(), b.Fingerprint());
+  Credentials token_a;
+  token_a.registry_token = config::Secret("t1");
+  Credentials token_b;
+  token_b.registry_token = config::Secret("t2");
+  EXPECT_NE(token_a.Fingerprint(), token_b.Fingerprint());
+  EXPECT_FALSE(token_a.empty());
+  EXPECT_FALSE(token_a.has_basic());
   EXPECT_EQ(a.Fingerprint(), Credentials(a).Fingerprint());
   EXPECT_EQ(a.Fingerprint().size(), 64u);
   EXPECT_EQ(Credentials{}.Fingerprint(), Credentials{}.Fingerprint());

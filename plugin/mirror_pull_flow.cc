@@ -138,8 +138,17 @@ absl::Status Name(const PullEnv& env, const PullInput& input,
 
 absl::StatusOr<std::optional<relay::KubeletAuth>> KubeletAuthFrom(
     const runtime::v1::AuthConfig& auth) {
+  relay::KubeletAuth tokens;
+  tokens.identity_token = config::Secret(auth.identity_token());
+  tokens.registry_token = config::Secret(auth.registry_token());
+  if (!auth.registry_token().empty() || !auth.identity_token().empty()) {
+    // Docker's order: a registry token is used as is; an identity token
+    // (with the username, if any) drives the OAuth2 refresh flow.
+    tokens.username = auth.username();
+    return tokens;
+  }
   if (!auth.username().empty() || !auth.password().empty()) {
-    return relay::KubeletAuth{auth.username(), config::Secret(auth.password())};
+    return auth::BasicCredentials(auth.username(), config::Secret(auth.password()));
   }
   if (auth.auth().empty()) return std::nullopt;
   std::string decoded;
@@ -153,7 +162,8 @@ absl::StatusOr<std::optional<relay::KubeletAuth>> KubeletAuthFrom(
     return absl::InvalidArgumentError(
         "cri-mirror: PullImage AuthConfig.auth does not decode to \"username:password\"");
   }
-  return relay::KubeletAuth{decoded.substr(0, colon), config::Secret(decoded.substr(colon + 1))};
+  return auth::BasicCredentials(decoded.substr(0, colon),
+                                config::Secret(decoded.substr(colon + 1)));
 }
 
 resolver::EndpointPlan PlanWithout(const resolver::EndpointPlan& plan,

@@ -46,9 +46,10 @@ struct PullInput {
   absl::Time deadline;
 };
 
-// The kubelet's AuthConfig as the relay offers it upstream: username and
-// password, else the decoded `auth` ("user:password" in base64). nullopt when
-// it carries neither. InvalidArgument when `auth` is not base64 of
+// The kubelet's AuthConfig as the relay offers it upstream: a registry_token
+// and/or identity_token (with the username) when present, else username and
+// password, else the decoded `auth` ("user:password" in base64). nullopt
+// when it carries none of these. InvalidArgument when `auth` is not base64 of
 // "user:password" (the message does not quote it).
 absl::StatusOr<std::optional<relay::KubeletAuth>> KubeletAuthFrom(
     const runtime::v1::AuthConfig& auth);

@@ -351,6 +351,18 @@ TEST(MirrorPullFlowTest, KubeletAuthFromAuthConfig) {
   auth.set_username("explicit");
   auth.set_password("pw");
   EXPECT_EQ((*KubeletAuthFrom(auth))->username, "explicit");
+  auth.set_identity_token("refresh");
+  auto oauth = KubeletAuthFrom(auth);
+  ASSERT_TRUE(oauth.ok() && oauth->has_value());
+  EXPECT_EQ((*oauth)->username, "explicit");
+  EXPECT_EQ((*oauth)->identity_token.Reveal(), "refresh");
+  EXPECT_TRUE((*oauth)->password.empty());
+  runtime::v1::AuthConfig registry_token;
+  registry_token.set_registry_token("bearer-token");
+  auto bearer = KubeletAuthFrom(registry_token);
+  ASSERT_TRUE(bearer.ok() && bearer->has_value());
+  EXPECT_EQ((*bearer)->registry_token.Reveal(), "bearer-token");
+  EXPECT_FALSE((*bearer)->has_basic());
   runtime::v1::AuthConfig bad;
   bad.set_auth("!!!not base64");
   EXPECT_EQ(KubeletAuthFrom(bad).status().code(), absl::StatusCode::kInvalidArgument);

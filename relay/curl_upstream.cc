@@ -364,9 +364,8 @@ absl::StatusOr<HostContext> MakeHostContext(Shared& shared, const UpstreamReques
       ctx.tls = *std::move(tls);
     }
   }
-  if (ctx.credentials.empty() && request.fallback_basic) {
-    ctx.credentials.username = request.fallback_basic->first;
-    ctx.credentials.password = request.fallback_basic->second;
+  if (ctx.credentials.empty() && request.fallback_credentials) {
+    ctx.credentials = *request.fallback_credentials;
   }
   return ctx;
 }
@@ -863,6 +862,12 @@ class Opener {
           CurlTransfer::Start(shared_, std::move(spec));
       if (!transfer.ok()) return transfer.status();
       int status = (*transfer)->status();
+      if (status == 401 && target->endpoint_host && !ctx_.credentials.registry_token.empty()) {
+        // A registry token is final: there is nothing to fetch or retry.
+        (*transfer)->AddHeader(std::string(kAuthErrorHeader),
+                               "the registry refused the kubelet's registry_token");
+        return UpstreamResponsePtr(*std::move(transfer));
+      }
       if (status == 401 && target->endpoint_host && !answered) {
         answered = true;
         if (proactive) Forget();
@@ -889,6 +894,9 @@ class Opener {
   }
 
   std::optional<config::Secret> InitialAuthorization() {
+    if (!ctx_.credentials.registry_token.empty()) {
+      return auth::BearerAuthorization(ctx_.credentials.registry_token);
+    }
     if (std::optional<config::Secret> token =
             shared_->authorizer->CachedToken(ctx_.authority, scope_, ctx_.credentials)) {
       return auth::BearerAuthorization(*token);

@@ -249,7 +249,7 @@ class Registry {
 // the handler returns the full response text, or nullopt to never answer
 // (black hole).
 struct FakeRequest {
-  std::string method, target;
+  std::string method, target, body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string Header(const std::string& name) const {
     for (const auto& [k, v] : headers) {
@@ -310,6 +310,20 @@ class FakeServer {
       Serve(fd);
     }
   }
+  // The body after the headers already in `in`, up to Content-Length.
+  static void ReadBody(int fd, const std::string& in, FakeRequest* req) {
+    std::size_t length = 0;
+    if (!absl::SimpleAtoi(req->Header("Content-Length"), &length) || length > (1 << 20)) return;
+    req->body = in.substr(std::min(in.size(), in.find("\r\n\r\n") + 4));
+    char buf[4096];
+    while (req->body.size() < length) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 2000) <= 0) break;
+      ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (n <= 0) break;
+      req->body.append(buf, static_cast<std::size_t>(n));
+    }
+  }
   void Serve(int fd) {
     std::string in;
     char buf[4096];
@@ -335,6 +349,7 @@ class FakeServer {
                                  std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1))));
       }
     }
+    ReadBody(fd, in, &req);
     ++hits_;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -465,6 +480,11 @@ class CurlUpstreamTest : public testing::Test {
     token_key_ = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
     std::fclose(f);
     token_server_ = new FakeServer([](const FakeRequest& req) -> std::optional<std::string> {
+      if (req.method == "POST" && absl::StrContains(req.body, "refresh_token=kubelet-refresh-token")) {
+        std::string token = MintToken(token_key_, QueryValues("/?" + req.body, "scope"));
+        return HttpResponse(200, {"Content-Type: application/json"},
+                            absl::StrCat(R"({"access_token":")", token, R"(","expires_in":300})"));
+      }
       if (req.Header("Authorization") != BasicHeader(kUser, kPassword)) {
         return HttpResponse(401, {R"(WWW-Authenticate: Basic realm="token")"}, "{}");
       }
@@ -733,7 +753,7 @@ TEST_F(CurlUpstreamTest, BasicChallengeAnsweredWithAuthField) {
 
 TEST_F(CurlUpstreamTest, BasicChallengeAnsweredWithFallbackCredentials) {
   UpstreamRequest request = Request(ManifestUrl(*basic_));
-  request.fallback_basic = std::make_pair(std::string(kUser), config::Secret(kPassword));
+  request.fallback_credentials = auth::BasicCredentials(kUser, config::Secret(kPassword));
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)->status(), 200);
@@ -828,6 +848,45 @@ TEST_F(CurlUpstreamTest, BearerTokenFetchedCachedAndReused) {
   ASSERT_TRUE(cached.ok());
   EXPECT_EQ((*cached)->status(), 200);
   EXPECT_EQ("sha256:" + Sha256Hex(ReadBody(**cached)), image_->layer_digest);
+}
+
+// The kubelet's registry_token goes to the registry as is: no realm hit.
+TEST_F(CurlUpstreamTest, KubeletRegistryTokenIsSentWithoutATokenFetch) {
+  UpstreamRequest request = Request(ManifestUrl(*token_));
+  auth::Credentials kubelet;
+  kubelet.registry_token =
+      config::Secret(MintToken(token_key_, {"repository:library/demo:pull"}));
+  request.fallback_credentials = kubelet;
+  int hits_before = token_server_->hits();
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ((*r)->status(), 200) << FindHeader((*r)->headers(), kAuthErrorHeader).value_or("");
+  EXPECT_EQ(ReadBody(**r), image_->manifest);
+  EXPECT_EQ(token_server_->hits(), hits_before);
+
+  kubelet.registry_token = config::Secret("not-a-token");
+  request.fallback_credentials = kubelet;
+  absl::StatusOr<UpstreamResponsePtr> refused = upstream_->Open(request);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ((*refused)->status(), 401);
+  EXPECT_THAT(FindHeader((*refused)->headers(), kAuthErrorHeader).value_or(""),
+              HasSubstr("registry_token"));
+  EXPECT_EQ(token_server_->hits(), hits_before);
+}
+
+// The kubelet's identity_token drives the OAuth2 refresh-token POST.
+TEST_F(CurlUpstreamTest, KubeletIdentityTokenUsesTheRefreshTokenFlow) {
+  UpstreamRequest request = Request(ManifestUrl(*token_));
+  auth::Credentials kubelet;
+  kubelet.identity_token = config::Secret("kubelet-refresh-token");
+  request.fallback_credentials = kubelet;
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ((*r)->status(), 200) << FindHeader((*r)->headers(), kAuthErrorHeader).value_or("");
+  FakeRequest token_request = token_server_->requests().back();
+  EXPECT_EQ(token_request.method, "POST");
+  EXPECT_THAT(token_request.body, HasSubstr("grant_type=refresh_token"));
+  EXPECT_THAT(token_request.body, HasSubstr("refresh_token=kubelet-refresh-token"));
 }
 
 TEST_F(CurlUpstreamTest, RealmRefusingCredentialsGives401WithReason) {

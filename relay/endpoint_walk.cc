@@ -93,7 +93,7 @@ absl::StatusOr<Fetched> EndpointWalk::TryEndpoint(SessionState& session,
   up.host_settings = endpoint.host_settings;
   up.repository = endpoint.repository;
   if (endpoint.kind == resolver::EndpointKind::kUpstream && session.kubelet_auth()) {
-    up.fallback_basic.emplace(session.kubelet_auth()->username, session.kubelet_auth()->password);
+    up.fallback_credentials = *session.kubelet_auth();
   }
   up.stall_timeout = limits_.stall_timeout;
   absl::StatusOr<UpstreamResponsePtr> opened = upstream_->Open(up);

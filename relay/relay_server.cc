@@ -189,6 +189,20 @@ ssize_t NoBody(void* /*cls*/, std::uint64_t /*pos*/, char* /*buf*/, size_t /*max
   return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+MHD_Result AddHeaderBytes(void* cls, MHD_ValueKind /*kind*/, const char* key,
+                          const char* value) {
+  auto* total = static_cast<std::size_t*>(cls);
+  if (key != nullptr) *total += std::strlen(key);
+  if (value != nullptr) *total += std::strlen(value);
+  return MHD_YES;
+}
+
+std::size_t RequestHeaderBytes(MHD_Connection* connection) {
+  std::size_t total = 0;
+  MHD_get_connection_values(connection, MHD_HEADER_KIND, &AddHeaderBytes, &total);
+  return total;
+}
+
 bool HasRequestBody(MHD_Connection* connection) {
   const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length");
   const char* encoding =
@@ -210,6 +224,12 @@ struct RelayServerAccess {
       if (!head && std::strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
         return QueueError(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
                           "relay: read-only registry; only GET and HEAD are allowed");
+      }
+      const std::size_t max_header_bytes = server->options_.limits.max_header_bytes;
+      if (RequestHeaderBytes(connection) > max_header_bytes) {
+        return QueueError(connection, MHD_HTTP_BAD_REQUEST, "UNSUPPORTED",
+                          absl::StrCat("relay: request headers exceed ", max_header_bytes,
+                                       " bytes; send only Authorization, Accept and Range"));
       }
       if (HasRequestBody(connection)) {
         return QueueError(connection, MHD_HTTP_BAD_REQUEST, "UNSUPPORTED",

@@ -620,7 +620,7 @@ TEST_F(RelayServerTest, ManifestPassesHeadersThroughAndForwardsAcceptAndPlanSett
     accepts.push_back(h);
   }
   EXPECT_EQ(accepts.size(), 2u);
-  EXPECT_FALSE(requests[0].fallback_basic.has_value());
+  EXPECT_FALSE(requests[0].fallback_credentials.has_value());
 }
 
 TEST_F(RelayServerTest, HeadManifestSendsHeadersAndLengthOnly) {
@@ -743,18 +743,18 @@ TEST_F(RelayServerTest, ExcludedEndpointIsSkipped) {
 }
 
 TEST_F(RelayServerTest, KubeletCredentialGoesOnlyToUpstreamEndpoints) {
-  auto s = sessions_->Create(plan_, KubeletAuth{"kubelet", config::Secret("pw")}, absl::Minutes(5));
+  auto s = sessions_->Create(plan_, auth::BasicCredentials("kubelet", config::Secret("pw")), absl::Minutes(5));
   HttpOptions options = Authed();
   options.basic.emplace(s->username, s->password.Reveal());
   upstream_.Set(Url(plan_, 2, "manifests/1.25"), ManifestReply());
   EXPECT_EQ(Http(port(), kTagPath, options).status, 200);
   std::vector<UpstreamRequest> requests = upstream_.Requests();
   ASSERT_EQ(requests.size(), 3u);
-  EXPECT_FALSE(requests[0].fallback_basic.has_value());
-  EXPECT_FALSE(requests[1].fallback_basic.has_value());
-  ASSERT_TRUE(requests[2].fallback_basic.has_value());
-  EXPECT_EQ(requests[2].fallback_basic->first, "kubelet");
-  EXPECT_EQ(requests[2].fallback_basic->second.Reveal(), "pw");
+  EXPECT_FALSE(requests[0].fallback_credentials.has_value());
+  EXPECT_FALSE(requests[1].fallback_credentials.has_value());
+  ASSERT_TRUE(requests[2].fallback_credentials.has_value());
+  EXPECT_EQ(requests[2].fallback_credentials->username, "kubelet");
+  EXPECT_EQ(requests[2].fallback_credentials->password.Reveal(), "pw");
 }
 
 TEST_F(RelayServerTest, ManifestDigestMismatchFallsToNextEndpoint) {
@@ -802,11 +802,21 @@ TEST_F(RelayServerTest, RejectsBadPathsMethodsAndForeignNames) {
   EXPECT_THAT(upstream_.Requests(), IsEmpty());
 }
 
-TEST_F(RelayServerTest, OversizedHeadersAreRefused) {
+TEST_F(RelayServerTest, OversizedHeadersAre400WithTheLimit) {
+  HttpOptions options = Authed();
+  options.headers = {"X-Big: " + std::string(20 * 1024, 'x')};
+  HttpResult r = Http(port(), kTagPath, options);
+  EXPECT_EQ(r.status, 400) << r.code;
+  EXPECT_THAT(r.body, HasSubstr("request headers exceed 16384 bytes"));
+  EXPECT_THAT(upstream_.Requests(), IsEmpty());
+}
+
+// Beyond the connection's memory the request never reaches the handler;
+// libmicrohttpd refuses it with a 4xx and nothing goes upstream.
+TEST_F(RelayServerTest, RequestsBeyondConnectionMemoryAreRefused) {
   HttpOptions options = Authed();
   options.headers = {"X-Big: " + std::string(100 * 1024, 'x')};
   HttpResult r = Http(port(), kTagPath, options);
-  std::cerr << "oversized headers: HTTP " << r.status << "\n";
   EXPECT_GE(r.status, 400) << r.code;
   EXPECT_LT(r.status, 500);
   EXPECT_THAT(upstream_.Requests(), IsEmpty());

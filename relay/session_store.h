@@ -22,18 +22,16 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "auth/credentials.h"
 #include "config/secret.h"
 #include "resolver/endpoint_plan.h"
 
 namespace crimirror::relay {
 
 // The kubelet's credential for this pull (CRI AuthConfig username/password,
-// `auth` already decoded). Offered to upstream endpoints that have no
-// credentials of their own.
-struct KubeletAuth {
-  std::string username;
-  config::Secret password;
-};
+// `auth` already decoded, identity_token, registry_token). Offered to
+// upstream endpoints that have no credentials of their own.
+using KubeletAuth = auth::Credentials;
 
 // What the relay's client (containerd) needs: put `username` and `password`
 // in the AuthConfig (with an empty server_address). `id` names the session in

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "auth/credentials.h"
 #include "config/config.h"
 
 namespace crimirror::relay {
@@ -37,8 +38,9 @@ struct UpstreamRequest {
   // Repository on that endpoint, for the token scope "repository:<r>:pull".
   std::string repository;
   // Credentials from the kubelet's AuthConfig for this pull, used when the
-  // endpoint has none of its own (upstream endpoints only).
-  std::optional<std::pair<std::string, config::Secret>> fallback_basic;
+  // endpoint has none of its own (upstream endpoints only): a registry_token
+  // is sent as is; an identity_token or username/password answer challenges.
+  std::optional<auth::Credentials> fallback_credentials;
   // No body bytes for this long ends the read with DeadlineExceeded.
   absl::Duration stall_timeout = absl::Minutes(2);
 };

@@ -61,7 +61,7 @@ absl::StatusOr<testbed::BuiltImage> Bed::BigImage() {
 }
 
 absl::StatusOr<std::unique_ptr<testbed::CriMirror>> Bed::StartMirror(
-    const std::string& rules) {
+    const std::string& rules, const std::string& backend) {
   if (options_.cri_mirror_binary.empty()) {
     return absl::FailedPreconditionError(
         "no cri-mirror binary: build target cri-mirror or pass --cri-mirror PATH");
@@ -70,7 +70,7 @@ absl::StatusOr<std::unique_ptr<testbed::CriMirror>> Bed::StartMirror(
   if (!relay_port.ok()) return relay_port.status();
   testbed::CriMirrorOptions mirror;
   mirror.binary = options_.cri_mirror_binary;
-  mirror.backend = containerd_->Endpoint();
+  mirror.backend = backend.empty() ? containerd_->Endpoint() : backend;
   mirror.name = absl::StrCat("cri-mirror-", ++mirrors_started_);
   mirror.config_toml = absl::StrCat("[server]\nrelay = \"127.0.0.1:", *relay_port,
                                     "\"\npull_timeout = \"10m\"\n\n", rules);

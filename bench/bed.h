@@ -53,11 +53,12 @@ class Bed {
   // Payload MiB of BigImage().
   uint64_t BigImageMiB() const { return options_.smoke ? 4 : options_.image_mib; }
 
-  // Starts a new cri-mirror in front of containerd with a [server] table
-  // (fresh loopback relay port) followed by `rules` (TOML, may be empty).
+  // Starts a new cri-mirror in front of containerd (or of `backend`, a
+  // unix:// URL, when not empty) with a [server] table (fresh loopback
+  // relay port) followed by `rules` (TOML, may be empty).
   // FailedPrecondition if the binary is not set; errors of CriMirror.
   absl::StatusOr<std::unique_ptr<testbed::CriMirror>> StartMirror(
-      const std::string& rules);
+      const std::string& rules, const std::string& backend = "");
 
  private:
   explicit Bed(const BenchOptions& options) : options_(options) {}

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bench/figures.h"
+#include "bench/null_server.h"
 #include "bench/table.h"
 
 namespace crimirror::bench {
@@ -124,6 +125,10 @@ int Run(const BenchOptions& options) {
 }  // namespace crimirror::bench
 
 int main(int argc, char** argv) {
+  // Internal: the "cri" figure's null server runs as a child of the bench.
+  if (argc == 3 && std::string(argv[1]) == "--null-server") {
+    return crimirror::bench::RunNullServer(argv[2]);
+  }
   crimirror::bench::BenchOptions options;
   options.cri_mirror_binary = crimirror::bench::kDefaultBinary;
   std::string error = crimirror::bench::ParseFlags(argc, argv, &options);

@@ -49,7 +49,7 @@ std::string HumanDuration(absl::Duration d) {
   double us = absl::ToDoubleMicroseconds(d);
   if (us < 1000) return absl::StrFormat("%.0f us", us);
   if (us < 1e6) return absl::StrFormat("%.3g ms", us / 1e3);
-  return absl::StrFormat("%.3g s", us / 1e6);
+  return absl::StrFormat("%.4g s", us / 1e6);
 }
 
 std::string FormatMiB(uint64_t bytes) {

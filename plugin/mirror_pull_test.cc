@@ -40,6 +40,7 @@ struct FakeContainerd {
   std::map<std::string, images_v1::Image> images ABSL_GUARDED_BY(mu);
   std::vector<runtime::v1::PullImageRequest> pulls ABSL_GUARDED_BY(mu);
   grpc::Status pull_result;
+  grpc::Status create_result;  // images.Create answers this when not OK
   absl::Notification release;  // pulls wait for it when gated
   bool gated = false;
 };
@@ -98,6 +99,7 @@ class FakeImages final : public images_v1::Images::Service {
   grpc::Status Create(grpc::ServerContext* context, const images_v1::CreateImageRequest* request,
                       images_v1::CreateImageResponse*) override {
     if (!HasNamespace(context)) return NoNamespace();
+    if (!state_->create_result.ok()) return state_->create_result;
     absl::MutexLock lock(&state_->mu);
     if (state_->images.count(request->image().name()) > 0) {
       return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "exists");
@@ -294,6 +296,23 @@ TEST_F(MirrorPullInterceptorTest, BackendErrorKeepsItsCodeAndNamesTheReference) 
               HasSubstr("cri-mirror: pull of docker.io/library/nginx:1.25 failed: manifest "
                         "unknown; endpoints tried: http://127.0.0.1:1"));
   EXPECT_THAT(Names(), IsEmpty());
+}
+
+// containerd refusing to create the original-name record: the pull fails
+// with a message naming the record and the reason, and neither the relay
+// names nor a half-made original name stay behind.
+TEST_F(MirrorPullInterceptorTest, NamingFailureFailsThePullAndLeavesNoRelayNames) {
+  state_.create_result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "metadata full");
+  Outcome outcome;
+  ASSERT_TRUE(Intercept("nginx:1.25", &outcome));
+  outcome.done.WaitForNotification();
+  EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(outcome.status.error_message(),
+              HasSubstr("naming docker.io/library/nginx:1.25 in containerd namespace k8s.io "
+                        "failed: creating image record docker.io/library/nginx:1.25"));
+  EXPECT_THAT(outcome.status.error_message(), HasSubstr("metadata full"));
+  EXPECT_THAT(Names(), IsEmpty());
+  EXPECT_EQ(sessions_.size(), 0u) << "session not closed";
 }
 
 TEST_F(MirrorPullInterceptorTest, DestructionCancelsPullsInFlight) {

@@ -41,7 +41,9 @@
 // CURL_WRITEFUNC_PAUSE, libcurl keeps that chunk and stops reading the
 // socket. Read() hands out bytes from `chunk_`; once it is empty it unpauses
 // the transfer and drives the multi handle until the next chunk (or the end,
-// or an error) arrives. Memory per response is therefore bounded by two
+// or an error) arrives. While Read() drives, the write callback copies the
+// first chunk straight into the caller's buffer (only what does not fit goes
+// to `chunk_`), so a body byte is copied once in user space, not twice. Memory per response is therefore bounded by two
 // chunks, and a slow reader (containerd) leaves data in the kernel socket
 // buffers until the TCP window closes: the registry is slowed down instead of
 // our memory growing. This is the curl counterpart of the io.Pipe in
@@ -467,21 +469,11 @@ class CurlTransfer final : public UpstreamResponse {
         return n;
       }
       if (done_) return result_ == CURLE_OK ? absl::StatusOr<std::size_t>(0) : Failure();
-      if (paused_) {
-        paused_ = false;  // may deliver the held chunk right away
-        CURLcode rc = curl_easy_pause(easy_.get(), CURLPAUSE_CONT);
-        if (rc != CURLE_OK) return StatusFromCurl(rc, what_, errbuf_.data());
-        continue;
-      }
-      absl::Time deadline = absl::Now() + spec_.stall_timeout;
-      absl::Status s = Drive([this] { return chunk_offset_ < chunk_.size(); },
-                             [deadline] { return deadline; },
-                             [this] {
-                               return absl::StrCat(what_, ": no body bytes for ",
-                                                   absl::FormatDuration(spec_.stall_timeout),
-                                                   " (stall timeout); the registry stopped "
-                                                   "sending");
-                             });
+      absl::Status s = ReceiveInto(buf, max);
+      const std::size_t received = reader_received_;
+      reader_buf_ = nullptr;
+      reader_received_ = 0;
+      if (received > 0) return received;
       if (!s.ok()) return s;
     }
   }
@@ -524,6 +516,28 @@ class CurlTransfer final : public UpstreamResponse {
         spec_(std::move(spec)),
         what_(absl::StrCat(spec_.method, " ", Display(spec_.target.url))) {}
 
+  // Unpauses or drives the transfer until body bytes arrive; the first
+  // write chunk lands in `buf` (reader_received_ bytes), the rest in chunk_.
+  absl::Status ReceiveInto(char* buf, std::size_t max) {
+    reader_buf_ = buf;
+    reader_max_ = max;
+    reader_received_ = 0;
+    if (paused_) {
+      paused_ = false;  // may deliver the held chunk right away
+      CURLcode rc = curl_easy_pause(easy_.get(), CURLPAUSE_CONT);
+      if (rc != CURLE_OK) return StatusFromCurl(rc, what_, errbuf_.data());
+      return absl::OkStatus();
+    }
+    absl::Time deadline = absl::Now() + spec_.stall_timeout;
+    return Drive([this] { return reader_received_ > 0 || chunk_offset_ < chunk_.size(); },
+                 [deadline] { return deadline; },
+                 [this] {
+                   return absl::StrCat(what_, ": no body bytes for ",
+                                       absl::FormatDuration(spec_.stall_timeout),
+                                       " (stall timeout); the registry stopped sending");
+                 });
+  }
+
   absl::Status Configure();
   absl::Status ConfigureMethod();
   absl::Status ConfigureTls();
@@ -552,6 +566,10 @@ class CurlTransfer final : public UpstreamResponse {
   std::string chunk_;  // at most one curl write chunk
   std::size_t chunk_offset_ = 0;
   bool paused_ = false;
+  // The buffer of the Read() in progress (null outside Read()).
+  char* reader_buf_ = nullptr;
+  std::size_t reader_max_ = 0;
+  std::size_t reader_received_ = 0;
   bool done_ = false;
   CURLcode result_ = CURLE_OK;
 };
@@ -732,13 +750,20 @@ size_t CurlTransfer::OnHeader(char* data, size_t size, size_t count, void* self)
 
 size_t CurlTransfer::OnBody(char* data, size_t size, size_t count, void* self) {
   auto* t = static_cast<CurlTransfer*>(self);
+  const std::size_t length = size * count;
   if (t->chunk_offset_ < t->chunk_.size()) {
     t->paused_ = true;  // libcurl keeps this chunk until we unpause
     return CURL_WRITEFUNC_PAUSE;
   }
-  t->chunk_.assign(data, size * count);
+  std::size_t direct = 0;
+  if (t->reader_buf_ != nullptr && t->reader_received_ == 0) {
+    direct = std::min(length, t->reader_max_);
+    std::memcpy(t->reader_buf_, data, direct);
+    t->reader_received_ = direct;
+  }
+  t->chunk_.assign(data + direct, length - direct);
   t->chunk_offset_ = 0;
-  return size * count;
+  return length;
 }
 
 TransferSpec BaseSpec(const HostContext& ctx, const Target& target, std::string method) {

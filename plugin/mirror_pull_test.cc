@@ -203,6 +203,15 @@ class MirrorPullInterceptorTest : public ::testing::Test {
     return interceptor_->Intercept(&context_, Serialize(request), outcome->Callback());
   }
 
+  // Intercepts a pull of `image` and waits for its end; the failed status.
+  grpc::Status FailedPull(const std::string& image) {
+    Outcome outcome;
+    EXPECT_TRUE(Intercept(image, &outcome));
+    outcome.done.WaitForNotification();
+    EXPECT_FALSE(outcome.status.ok());
+    return outcome.status;
+  }
+
   std::vector<std::string> Names() {
     absl::MutexLock lock(&state_.mu);
     std::vector<std::string> names;
@@ -288,11 +297,9 @@ TEST_F(MirrorPullInterceptorTest, IdenticalConcurrentPullsShareOneBackendPull) {
 
 TEST_F(MirrorPullInterceptorTest, BackendErrorKeepsItsCodeAndNamesTheReference) {
   state_.pull_result = grpc::Status(grpc::StatusCode::NOT_FOUND, "manifest unknown");
-  Outcome outcome;
-  ASSERT_TRUE(Intercept("nginx:1.25", &outcome));
-  outcome.done.WaitForNotification();
-  EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_THAT(outcome.status.error_message(),
+  const grpc::Status status = FailedPull("nginx:1.25");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(status.error_message(),
               HasSubstr("cri-mirror: pull of docker.io/library/nginx:1.25 failed: manifest "
                         "unknown; endpoints tried: http://127.0.0.1:1"));
   EXPECT_THAT(Names(), IsEmpty());
@@ -303,14 +310,12 @@ TEST_F(MirrorPullInterceptorTest, BackendErrorKeepsItsCodeAndNamesTheReference) 
 // names nor a half-made original name stay behind.
 TEST_F(MirrorPullInterceptorTest, NamingFailureFailsThePullAndLeavesNoRelayNames) {
   state_.create_result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "metadata full");
-  Outcome outcome;
-  ASSERT_TRUE(Intercept("nginx:1.25", &outcome));
-  outcome.done.WaitForNotification();
-  EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(outcome.status.error_message(),
+  const grpc::Status status = FailedPull("nginx:1.25");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(),
               HasSubstr("naming docker.io/library/nginx:1.25 in containerd namespace k8s.io "
                         "failed: creating image record docker.io/library/nginx:1.25"));
-  EXPECT_THAT(outcome.status.error_message(), HasSubstr("metadata full"));
+  EXPECT_THAT(status.error_message(), HasSubstr("metadata full"));
   EXPECT_THAT(Names(), IsEmpty());
   EXPECT_EQ(sessions_.size(), 0u) << "session not closed";
 }

@@ -134,6 +134,14 @@ class MirrorPullTest : public ::testing::Test {
                                          uint64_t seed, BuiltImage* built) {
     RegistryOptions options;
     options.name = name;
+    return RegistryWith(options, PushOptions(), repo_tag, seed, built);
+  }
+
+  // A registry made with `options` (TLS, htpasswd, ...) holding `repo_tag`
+  // built from `seed` and pushed with `push`.
+  std::unique_ptr<Registry> RegistryWith(const RegistryOptions& options, const PushOptions& push,
+                                         const std::string& repo_tag, uint64_t seed,
+                                         BuiltImage* built) {
     auto registry = Registry::Create(dir_->path(), options);
     EXPECT_TRUE(registry.ok()) << registry.status();
     if (!registry.ok()) return nullptr;
@@ -145,7 +153,7 @@ class MirrorPullTest : public ::testing::Test {
       EXPECT_TRUE(image_built.ok()) << image_built.status();
       if (!image_built.ok()) return nullptr;
       if (built != nullptr) *built = *image_built;
-      auto pushed = builder_->Push(layout_tag, (*registry)->HostPort() + "/" + repo_tag);
+      auto pushed = builder_->Push(layout_tag, (*registry)->HostPort() + "/" + repo_tag, push);
       EXPECT_TRUE(pushed.ok()) << pushed.status();
     }
     return *std::move(registry);
@@ -170,11 +178,11 @@ TEST_F(MirrorPullTest, PrivateTlsRegistryWithAuthByServerName) {
   options.name = "private";
   options.tls = RegistryTls{ca->server_cert_path(), ca->server_key_path(), ""};
   options.htpasswd = RegistryCredentials{"puller", "s3cret-pw"};
-  TESTBED_ASSERT_OK_AND_ASSIGN(auto registry, Registry::Create(dir_->path(), options));
-  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltImage image, builder_->BuildImage("v1", {}));
   PushOptions push;
   push.credentials = options.htpasswd;
-  TESTBED_ASSERT_OK(builder_->Push("v1", registry->HostPort() + "/mynginx:v1", push).status());
+  BuiltImage image;
+  auto registry = RegistryWith(options, push, "mynginx:v1", 1, &image);
+  ASSERT_NE(registry, nullptr);
   const std::string password_file = dir_->Join("registry-password");
   ASSERT_TRUE(WritePrivateFile(password_file, "s3cret-pw"));
   const std::string containerd_config = ReadFile(containerd_->config_path());
@@ -215,12 +223,12 @@ TEST_F(MirrorPullTest, MutualTlsRegistryGetsTheClientCertificate) {
   RegistryOptions options;
   options.name = "mtls";
   options.tls = RegistryTls{ca->server_cert_path(), ca->server_key_path(), ca->ca_cert_path()};
-  TESTBED_ASSERT_OK_AND_ASSIGN(auto registry, Registry::Create(dir_->path(), options));
-  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltImage image, builder_->BuildImage("v1", {}));
   PushOptions push;
   push.tls_verify = true;
   push.cert_dir = ca->cert_dir();
-  TESTBED_ASSERT_OK(builder_->Push("v1", registry->HostPort() + "/secure/app:v1", push).status());
+  BuiltImage image;
+  auto registry = RegistryWith(options, push, "secure/app:v1", 1, &image);
+  ASSERT_NE(registry, nullptr);
 
   const std::string host_table = absl::StrCat(
       "[[mirror]]\nregistry = \"secure.example\"\nendpoints = [\"", registry->Url(),
@@ -506,11 +514,11 @@ TEST_F(MirrorPullTest, KubeletCredentialsReachTheUpstream) {
   options.name = "auth";
   options.tls = RegistryTls{ca->server_cert_path(), ca->server_key_path(), ""};
   options.htpasswd = RegistryCredentials{"kubelet-user", "kubelet-pw"};
-  TESTBED_ASSERT_OK_AND_ASSIGN(auto registry, Registry::Create(dir_->path(), options));
-  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltImage image, builder_->BuildImage("auth", {}));
   PushOptions push;
   push.credentials = options.htpasswd;
-  TESTBED_ASSERT_OK(builder_->Push("auth", registry->HostPort() + "/team/app:v1", push).status());
+  BuiltImage image;
+  auto registry = RegistryWith(options, push, "team/app:v1", 1, &image);
+  ASSERT_NE(registry, nullptr);
   auto empty = RegistryWith("empty", "", 0, nullptr);
   ASSERT_NE(empty, nullptr);
   StartMirror(absl::StrCat("[[mirror]]\nregistry = \"", registry->HostPort(),

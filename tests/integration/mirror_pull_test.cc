@@ -3,14 +3,10 @@
 // writes a config.toml with mirror rules, pulls through cri-mirror's socket
 // and checks what CRI and containerd's images API then hold: the original
 // names only, never a relay-named record.
-#include <fcntl.h>
-#include <unistd.h>
 
-#include <fstream>
-#include <thread>
 #include <memory>
-#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -28,21 +24,6 @@ namespace {
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-// Writes `content` to `path` with mode 0600 (a password file).
-bool WritePrivateFile(const std::string& path, const std::string& content) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
-  return ::close(fd) == 0 && ok;
-}
 
 class MirrorPullTest : public ::testing::Test {
  protected:
@@ -184,8 +165,9 @@ TEST_F(MirrorPullTest, PrivateTlsRegistryWithAuthByServerName) {
   auto registry = RegistryWith(options, push, "mynginx:v1", 1, &image);
   ASSERT_NE(registry, nullptr);
   const std::string password_file = dir_->Join("registry-password");
-  ASSERT_TRUE(WritePrivateFile(password_file, "s3cret-pw"));
-  const std::string containerd_config = ReadFile(containerd_->config_path());
+  TESTBED_ASSERT_OK(WriteFile(password_file, "s3cret-pw", 0600));
+  TESTBED_ASSERT_OK_AND_ASSIGN(const std::string containerd_config,
+                               ReadFile(containerd_->config_path()));
 
   StartMirror(absl::StrCat(
       "[[mirror]]\nregistry = \"docker-registry:5000\"\nendpoints = [\"", registry->Url(),
@@ -206,7 +188,7 @@ TEST_F(MirrorPullTest, PrivateTlsRegistryWithAuthByServerName) {
       EXPECT_EQ(record.labels().at("io.cri-containerd.image"), "managed");
     }
   }
-  EXPECT_EQ(ReadFile(containerd_->config_path()), containerd_config);
+  EXPECT_EQ(ReadFile(containerd_->config_path()).value_or(""), containerd_config);
   EXPECT_THAT(mirror_->LogTail(100000), Not(HasSubstr("s3cret-pw")));
   RemoveAndCheck(name);
   EXPECT_FALSE(cri_->HasImage(name));
@@ -396,7 +378,7 @@ TEST_F(MirrorPullTest, UnmatchedPassesThroughAndInvalidIsRejected) {
   auto invalid = cri_->Pull("UPPER/Case:tag");
   EXPECT_EQ(invalid.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(invalid.status.error_message(), HasSubstr("cri-mirror: image reference"));
-  EXPECT_THAT(ReadFile(containerd_->log_path()), Not(HasSubstr("UPPER/Case")));
+  EXPECT_THAT(ReadFile(containerd_->log_path()).value_or(""), Not(HasSubstr("UPPER/Case")));
 }
 
 // The relay refuses requests without a session credential.
@@ -430,12 +412,10 @@ bool CorruptBlob(const Registry& registry, const std::string& digest) {
   const std::string path = absl::StrCat(registry.storage_dir(),
                                         "/docker/registry/v2/blobs/sha256/", hex.substr(0, 2),
                                         "/", hex, "/data");
-  std::string bytes = ReadFile(path);
-  if (bytes.size() < 64) return false;
-  for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 32; ++i) bytes[i] ^= 0x5a;
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-  return out.good();
+  absl::StatusOr<std::string> bytes = ReadFile(path);
+  if (!bytes.ok() || bytes->size() < 64) return false;
+  for (size_t i = bytes->size() / 2; i < bytes->size() / 2 + 32; ++i) (*bytes)[i] ^= 0x5a;
+  return WriteFile(path, *bytes).ok();
 }
 
 // A mirror that serves corrupt layer bytes: the pull still succeeds, from the

@@ -138,13 +138,13 @@ absl::Status Name(const PullEnv& env, const PullInput& input,
 
 absl::StatusOr<std::optional<relay::KubeletAuth>> KubeletAuthFrom(
     const runtime::v1::AuthConfig& auth) {
-  relay::KubeletAuth tokens;
-  tokens.identity_token = config::Secret(auth.identity_token());
-  tokens.registry_token = config::Secret(auth.registry_token());
   if (!auth.registry_token().empty() || !auth.identity_token().empty()) {
     // Docker's order: a registry token is used as is; an identity token
     // (with the username, if any) drives the OAuth2 refresh flow.
+    relay::KubeletAuth tokens;
     tokens.username = auth.username();
+    tokens.identity_token = config::Secret(auth.identity_token());
+    tokens.registry_token = config::Secret(auth.registry_token());
     return tokens;
   }
   if (!auth.username().empty() || !auth.password().empty()) {

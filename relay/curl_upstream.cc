@@ -43,8 +43,8 @@
 // the transfer and drives the multi handle until the next chunk (or the end,
 // or an error) arrives. While Read() drives, the write callback copies the
 // first chunk straight into the caller's buffer (only what does not fit goes
-// to `chunk_`), so a body byte is copied once in user space, not twice. Memory per response is therefore bounded by two
-// chunks, and a slow reader (containerd) leaves data in the kernel socket
+// to `chunk_`), so a body byte is copied once in user space, not twice.
+// Memory per response is therefore bounded by two chunks, and a slow reader (containerd) leaves data in the kernel socket
 // buffers until the TCP window closes: the registry is slowed down instead of
 // our memory growing. This is the curl counterpart of the io.Pipe in
 // containerd's core/remotes/docker/fetcher.go. The stall timeout measures

@@ -189,17 +189,10 @@ ssize_t NoBody(void* /*cls*/, std::uint64_t /*pos*/, char* /*buf*/, size_t /*max
   return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-MHD_Result AddHeaderBytes(void* cls, MHD_ValueKind /*kind*/, const char* key,
-                          const char* value) {
-  auto* total = static_cast<std::size_t*>(cls);
-  if (key != nullptr) *total += std::strlen(key);
-  if (value != nullptr) *total += std::strlen(value);
-  return MHD_YES;
-}
-
-std::size_t RequestHeaderBytes(MHD_Connection* connection) {
+// Names and values of `headers`, in bytes.
+std::size_t HeaderBytes(const Headers& headers) {
   std::size_t total = 0;
-  MHD_get_connection_values(connection, MHD_HEADER_KIND, &AddHeaderBytes, &total);
+  for (const auto& [key, value] : headers) total += key.size() + value.size();
   return total;
 }
 
@@ -225,12 +218,6 @@ struct RelayServerAccess {
         return QueueError(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
                           "relay: read-only registry; only GET and HEAD are allowed");
       }
-      const std::size_t max_header_bytes = server->options_.limits.max_header_bytes;
-      if (RequestHeaderBytes(connection) > max_header_bytes) {
-        return QueueError(connection, MHD_HTTP_BAD_REQUEST, "UNSUPPORTED",
-                          absl::StrCat("relay: request headers exceed ", max_header_bytes,
-                                       " bytes; send only Authorization, Accept and Range"));
-      }
       if (HasRequestBody(connection)) {
         return QueueError(connection, MHD_HTTP_BAD_REQUEST, "UNSUPPORTED",
                           "relay: GET and HEAD requests must not have a body");
@@ -243,13 +230,19 @@ struct RelayServerAccess {
 
   static MHD_Result Serve(RelayServer& server, MHD_Connection* connection, const char* url,
                           bool head) {
+    const Headers request_headers = RequestHeaders(connection);
+    const std::size_t max_header_bytes = server.options_.limits.max_header_bytes;
+    if (HeaderBytes(request_headers) > max_header_bytes) {
+      return QueueError(connection, MHD_HTTP_BAD_REQUEST, "UNSUPPORTED",
+                        absl::StrCat("relay: request headers exceed ", max_header_bytes,
+                                     " bytes; send only Authorization, Accept and Range"));
+    }
     absl::StatusOr<Route> route = ParseRoute(url);
     if (!route.ok()) {
       const bool bad = absl::IsInvalidArgument(route.status());
       return QueueError(connection, bad ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND,
                         bad ? "NAME_INVALID" : "NOT_FOUND", route.status().message());
     }
-    const Headers request_headers = RequestHeaders(connection);
     absl::StatusOr<SessionStatePtr> session = Authenticate(server, request_headers);
     if (!session.ok()) {
       return QueueError(connection, MHD_HTTP_UNAUTHORIZED, "UNAUTHORIZED",

@@ -82,7 +82,8 @@ absl::StatusOr<absl::Duration> TimePull(testbed::CriImageClient& client,
 
 // Removes `image` with CRI RemoveImage and waits until containerd's garbage
 // collector dropped the image's layer blobs from the content store under
-// `containerd_root`, so the next pull really downloads. NotFound-free: an
+// `containerd_root`, so the next pull really downloads, then sync(2)s so the
+// next timed pull does not pay for this one's writeback. NotFound-free: an
 // image that is not there is fine. DeadlineExceeded if blobs stay > 30 s.
 absl::Status RemoveAndCollect(testbed::CriImageClient& client,
                               const std::string& image,

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bench/figures.h"
+#include "bench/byte_pump.h"
 #include "bench/null_server.h"
 #include "bench/table.h"
 
@@ -125,9 +126,13 @@ int Run(const BenchOptions& options) {
 }  // namespace crimirror::bench
 
 int main(int argc, char** argv) {
-  // Internal: the "cri" figure's null server runs as a child of the bench.
+  // Internal: the "cri" figure's null server and byte pump run as
+  // children of the bench.
   if (argc == 3 && std::string(argv[1]) == "--null-server") {
     return crimirror::bench::RunNullServer(argv[2]);
+  }
+  if (argc == 4 && std::string(argv[1]) == "--byte-pump") {
+    return crimirror::bench::RunBytePump(argv[2], argv[3]);
   }
   crimirror::bench::BenchOptions options;
   options.cri_mirror_binary = crimirror::bench::kDefaultBinary;

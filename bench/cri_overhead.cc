@@ -191,45 +191,80 @@ Row InfoRow(const std::string& figure, const std::string& ours, const std::strin
   return row;
 }
 
-// The gRPC floor: ImageStatus to the null server (bench/null_server.h),
-// directly vs through a cri-mirror in front of it. "cri-mirror adds" is
-// the proxy's own cost; "a bare hop" is a whole client-to-server gRPC call
-// that does no work, the least any proxy hop can add.
-std::vector<Row> MeasureFloor(Bed& bed, const Call& status, int single, int each) {
-  const std::string figure = "gRPC floor: null server";
-  const std::string socket = bed.dir().Join("null-server.sock");
+// Starts `cri-mirror-bench <args...>` (an internal mode: the null server or
+// the byte pump) as a child and waits until it serves on `socket`.
+absl::StatusOr<std::unique_ptr<testbed::Process>> StartHelper(Bed& bed,
+                                                              std::vector<std::string> args,
+                                                              const std::string& socket) {
   testbed::ProcessOptions process;
-  process.argv = {"/proc/self/exe", "--null-server", socket};
-  process.log_path = bed.dir().Join("null-server.log");
-  auto server = testbed::Process::Start(process);
-  if (!server.ok()) return {NotApplicable(figure, "-", server.status().ToString())};
-  if (absl::Status s = testbed::WaitForUnixSocket(socket, absl::Seconds(10)); !s.ok()) {
-    return {NotApplicable(figure, "-", s.ToString())};
-  }
-  auto direct = testbed::CriImageClient::Create("unix://" + socket);
-  auto mirror = bed.StartMirror("", "unix://" + socket);
-  if (!direct.ok() || !mirror.ok()) return {NotApplicable(figure, "-", "cannot start")};
-  auto through = testbed::CriImageClient::Create((*mirror)->Endpoint());
-  if (!through.ok()) return {NotApplicable(figure, "-", through.status().ToString())};
+  process.argv = {"/proc/self/exe"};
+  process.argv.insert(process.argv.end(), args.begin(), args.end());
+  process.log_path = bed.dir().Join(absl::StrCat(args.front().substr(2), ".log"));
+  auto helper = testbed::Process::Start(process);
+  if (!helper.ok()) return helper.status();
+  if (absl::Status s = testbed::WaitForUnixSocket(socket, absl::Seconds(10)); !s.ok()) return s;
+  return helper;
+}
+
+// One floor: ImageStatus direct to `direct_target` vs through `through`
+// (1 and 64 clients), as information rows named `figure`; `hop` says what
+// the through leg adds in the p50 note.
+std::vector<Row> FloorRows(Bed& bed, const std::string& figure, const Call& status,
+                           const std::string& direct_target, testbed::CriImageClient& through,
+                           const std::string& hop, int single, int each) {
+  auto direct = testbed::CriImageClient::Create(direct_target);
+  if (!direct.ok()) return {NotApplicable(figure, "-", direct.status().ToString())};
   std::vector<Row> rows;
   for (const Case& c : {Case{"ImageStatus", status, 1, single},
                         Case{"ImageStatus", status, 64, each}}) {
     const Measured m =
-        MeasureBoth(c, (*direct)->stub(), (*through)->stub(), bed.options().repetitions);
-    const std::string what = CaseName("gRPC floor: null server ", c);
+        MeasureBoth(c, (*direct)->stub(), through.stub(), bed.options().repetitions);
+    const std::string what = CaseName(figure + " ", c);
     if (!m.ok) {
       rows.push_back(NotApplicable(what, "-", "some calls failed"));
       continue;
     }
     rows.push_back(InfoRow(
         what + ": p50 latency", LatencyText(m.ours), LatencyText(m.ref), m.OursP50() / m.RefP50(),
-        absl::StrCat("cri-mirror adds ", HumanDuration(absl::Microseconds(m.OursP50() - m.RefP50())),
-                     "; a bare hop costs ", HumanDuration(absl::Microseconds(m.RefP50())))));
+        absl::StrCat(hop, " adds ", HumanDuration(absl::Microseconds(m.OursP50() - m.RefP50())),
+                     " to a ", HumanDuration(absl::Microseconds(m.RefP50())), " call")));
     rows.push_back(InfoRow(what + ": throughput", FormatRate(m.OursRate()),
                            FormatRate(m.RefRate()), m.OursRate() / m.RefRate(),
-                           "through cri-mirror vs direct to the null server"));
+                           absl::StrCat("through ", hop, " vs direct")));
   }
   return rows;
+}
+
+// The gRPC floor: ImageStatus to the null server (bench/null_server.h),
+// directly vs through a cri-mirror in front of it. "cri-mirror adds" is
+// the proxy's own cost; the direct call is a whole client-to-server gRPC
+// call that does no work, the least any gRPC proxy hop can add.
+std::vector<Row> MeasureGrpcFloor(Bed& bed, const Call& status, int single, int each) {
+  const std::string figure = "gRPC floor: null server";
+  const std::string socket = bed.dir().Join("null-server.sock");
+  auto server = StartHelper(bed, {"--null-server", socket}, socket);
+  if (!server.ok()) return {NotApplicable(figure, "-", server.status().ToString())};
+  auto mirror = bed.StartMirror("", "unix://" + socket);
+  if (!mirror.ok()) return {NotApplicable(figure, "-", mirror.status().ToString())};
+  auto through = testbed::CriImageClient::Create((*mirror)->Endpoint());
+  if (!through.ok()) return {NotApplicable(figure, "-", through.status().ToString())};
+  return FloorRows(bed, figure, status, "unix://" + socket, **through, "cri-mirror", single,
+                   each);
+}
+
+// The any-proxy floor: ImageStatus to containerd directly vs through the
+// byte pump (bench/byte_pump.h), which forwards bytes without parsing them:
+// the least any user-space hop in front of containerd can add.
+std::vector<Row> MeasureBytePumpFloor(Bed& bed, const Call& status, int single, int each) {
+  const std::string figure = "any-proxy floor: byte pump";
+  const std::string socket = bed.dir().Join("byte-pump.sock");
+  const std::string backend = bed.containerd().socket_path();
+  auto pump = StartHelper(bed, {"--byte-pump", socket, backend}, socket);
+  if (!pump.ok()) return {NotApplicable(figure, "-", pump.status().ToString())};
+  auto through = testbed::CriImageClient::Create("unix://" + socket);
+  if (!through.ok()) return {NotApplicable(figure, "-", through.status().ToString())};
+  return FloorRows(bed, figure, status, "unix://" + backend, **through, "the byte pump",
+                   single, each);
 }
 
 }  // namespace
@@ -274,7 +309,10 @@ std::vector<Row> RunCriOverhead(Bed& bed) {
       rows.push_back(std::move(row));
     }
   }
-  for (Row& row : MeasureFloor(bed, status, single, each)) rows.push_back(std::move(row));
+  for (Row& row : MeasureGrpcFloor(bed, status, single, each)) rows.push_back(std::move(row));
+  for (Row& row : MeasureBytePumpFloor(bed, status, single, each)) {
+    rows.push_back(std::move(row));
+  }
   return rows;
 }
 

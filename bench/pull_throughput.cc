@@ -4,10 +4,11 @@
 // direct (127.0.0.1:P/big/image:v1, containerd talks to the registry) and
 // once through cri-mirror (bench.example:5000/big/image:v1, a [[mirror]]
 // rule to the same registry, so containerd pulls from cri-mirror's relay),
-// in alternating order. Between pulls the image is removed with CRI
-// RemoveImage and we wait until containerd's garbage collector deleted its
-// layer blobs (CRI removes the last name with a synchronous delete), so
-// every pull downloads and unpacks all bytes; one push serves every run.
+// in alternating order, after one untimed pull of each. Between pulls the
+// image is removed with CRI RemoveImage and we wait until containerd's
+// garbage collector deleted its layer blobs (CRI removes the last name with
+// a synchronous delete), so every pull downloads and unpacks all bytes; one
+// push serves every run.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/figures.h"
@@ -51,6 +52,14 @@ std::vector<Row> RunPullThroughput(Bed& bed) {
   if (!through.ok()) return {NotApplicable(figure, target, through.status().ToString())};
   const std::string direct_name = absl::StrCat(bed.registry().HostPort(), "/", Bed::BigRepoTag());
   const std::string mirror_name = absl::StrCat(kMirroredRegistry, "/", Bed::BigRepoTag());
+  // One untimed pull per leg first: the first pull after the bed starts
+  // reads the registry's blobs from disk and would be charged to one leg.
+  for (bool direct_leg : {true, false}) {
+    if (bed.options().smoke) break;
+    auto warm = direct_leg ? PullOnce(bed, bed.direct(), direct_name, *built)
+                           : PullOnce(bed, **through, mirror_name, *built);
+    if (!warm.ok()) return {NotApplicable(figure, target, warm.status().ToString())};
+  }
   std::vector<absl::Duration> ours, ref;
   for (int r = 0; r < bed.options().repetitions; ++r) {
     for (int leg = 0; leg < 2; ++leg) {
@@ -70,7 +79,8 @@ std::vector<Row> RunPullThroughput(Bed& bed) {
                      TimeAndRate(ref_median, bed.BigImageMiB()),
                      absl::ToDoubleSeconds(ours_median) / absl::ToDoubleSeconds(ref_median),
                      true, 1.05);
-  row.note = absl::StrCat(built->layer_digests.size(), " layers, relay vs direct");
+  row.note = absl::StrCat(built->layer_digests.size(), " layers, relay vs direct; runs ",
+                          DurationRange(ours), " vs ", DurationRange(ref));
   return {row};
 }
 

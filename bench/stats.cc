@@ -45,6 +45,12 @@ absl::Duration MedianDuration(const std::vector<absl::Duration>& samples) {
   return absl::Seconds(Median(std::move(seconds)));
 }
 
+std::string DurationRange(const std::vector<absl::Duration>& samples) {
+  if (samples.empty()) return "-";
+  auto [low, high] = std::minmax_element(samples.begin(), samples.end());
+  return absl::StrCat(HumanDuration(*low), "..", HumanDuration(*high));
+}
+
 std::string HumanDuration(absl::Duration d) {
   double us = absl::ToDoubleMicroseconds(d);
   if (us < 1000) return absl::StrFormat("%.0f us", us);

@@ -24,6 +24,9 @@ double Percentile(std::vector<double> samples, double p);
 // Median of durations.
 absl::Duration MedianDuration(const std::vector<absl::Duration>& samples);
 
+// "7.02 s..7.93 s": the smallest and largest of `samples`; "-" when empty.
+std::string DurationRange(const std::vector<absl::Duration>& samples);
+
 // "183 us", "12.4 ms", "3.21 s" (three significant digits).
 std::string HumanDuration(absl::Duration d);
 

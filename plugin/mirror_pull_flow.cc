@@ -28,8 +28,25 @@ struct OnceResult {
   std::string image_ref;
   std::string attempts;  // SessionState::DescribeAttempts()
   std::vector<relay::Attempt> attempt_list;
+  // Endpoints not to use again: excluded by the relay (a manifest that
+  // failed its digest) or the source of a blob containerd refused.
   std::vector<std::string> excluded;
+  std::vector<std::string> rejected_digests;  // with a known source
 };
+
+// Adds to `result` the blobs containerd refused (from its error) whose
+// source endpoint `state` recorded, and those endpoints to `excluded`.
+void AddRejectedBlobs(const relay::SessionState& state, OnceResult& result) {
+  for (std::string& digest : RejectedBlobDigests(result.status.error_message())) {
+    std::optional<std::string> source = state.BlobSource(digest);
+    if (!source) continue;
+    if (std::find(result.excluded.begin(), result.excluded.end(), *source) ==
+        result.excluded.end()) {
+      result.excluded.push_back(*source);
+    }
+    result.rejected_digests.push_back(std::move(digest));
+  }
+}
 
 // The request containerd's CRI gets: the relay reference and the session
 // credential. server_address stays empty: containerd drops a credential whose
@@ -95,6 +112,7 @@ OnceResult PullOnce(const PullEnv& env, const PullInput& input,
     result.attempts = state->DescribeAttempts();
     result.attempt_list = state->Attempts();
     result.excluded = state->ExcludedEndpoints();
+    if (!result.status.ok()) AddRejectedBlobs(*state, result);
   }
   return result;
 }
@@ -204,7 +222,9 @@ absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& i
                      absl::StrJoin(result.excluded, ", "), " after: ",
                      result.status.error_message());
         AbortIngests(env.channel, input.namespace_,
-                     PoisonedIngestRefs(result.attempt_list, result.excluded), input.deadline);
+                     PoisonedIngestRefs(result.attempt_list, result.excluded,
+                                        result.rejected_digests),
+                     input.deadline);
         plan = std::move(retry);
         continue;
       }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "log/log.h"
+#include "relay/route.h"
 
 namespace crimirror::plugin::mirror_pull_internal {
 namespace {
@@ -17,6 +18,13 @@ namespace {
 constexpr char kAbortMethod[] = "/containerd.services.content.v1.Content/Abort";
 constexpr std::string_view kBlobRequest = "GET blobs/";
 constexpr absl::Duration kAbortTimeout = absl::Seconds(5);
+constexpr std::string_view kExpected = "expected ";
+
+void AddOnce(std::vector<std::string>* values, std::string value) {
+  if (std::find(values->begin(), values->end(), value) == values->end()) {
+    values->push_back(std::move(value));
+  }
+}
 
 std::string EncodeAbortRequest(const std::string& ref) {
   std::string out = "\x0a";  // field 1, wire type 2 (length-delimited)
@@ -52,17 +60,30 @@ grpc::Status Abort(grpc::GenericStub& stub, const std::string& ns, const std::st
 
 }  // namespace
 
+std::vector<std::string> RejectedBlobDigests(std::string_view message) {
+  std::vector<std::string> digests;
+  for (std::size_t at = message.find(kExpected); at != std::string_view::npos;
+       at = message.find(kExpected, at + 1)) {
+    std::string_view rest = message.substr(at + kExpected.size());
+    std::string_view digest = rest.substr(0, rest.find_first_of(" ,:\"", rest.find(':') + 1));
+    if (!relay::IsSupportedDigest(digest)) continue;
+    AddOnce(&digests, std::string(digest));
+  }
+  return digests;
+}
+
 std::vector<std::string> PoisonedIngestRefs(const std::vector<relay::Attempt>& attempts,
-                                            const std::vector<std::string>& excluded) {
-  std::vector<std::string> refs;
+                                            const std::vector<std::string>& excluded,
+                                            const std::vector<std::string>& rejected_digests) {
+  std::vector<std::string> digests = rejected_digests;
   for (const relay::Attempt& attempt : attempts) {
     if (std::find(excluded.begin(), excluded.end(), attempt.base_url) == excluded.end()) continue;
     if (!attempt.request.starts_with(kBlobRequest)) continue;
-    const std::string digest = attempt.request.substr(kBlobRequest.size());
-    for (const char* kind : {"layer-", "config-"}) {
-      std::string ref = absl::StrCat(kind, digest);
-      if (std::find(refs.begin(), refs.end(), ref) == refs.end()) refs.push_back(std::move(ref));
-    }
+    AddOnce(&digests, attempt.request.substr(kBlobRequest.size()));
+  }
+  std::vector<std::string> refs;
+  for (const std::string& digest : digests) {
+    for (const char* kind : {"layer-", "config-"}) AddOnce(&refs, absl::StrCat(kind, digest));
   }
   return refs;
 }

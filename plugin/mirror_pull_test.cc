@@ -408,15 +408,46 @@ TEST(MirrorPullFlowTest, PlanWithoutDropsExcludedEndpoints) {
   EXPECT_THAT(left.skipped[0], HasSubstr("http://bad:5000"));
 }
 
-TEST(MirrorPullIngestTest, PoisonedIngestRefsComeFromExcludedEndpointsBlobs) {
+TEST(MirrorPullIngestTest, PoisonedIngestRefsComeFromRejectedBlobsAndExcludedEndpoints) {
+  const std::string other = "sha256:" + std::string(64, 'c');
   const std::vector<relay::Attempt> attempts = {
-      {"http://bad:5000", "GET blobs/" + kDigest, "blob digest mismatch"},
+      {"http://bad:5000", "GET blobs/" + kDigest, "body ended after 3 of 9 bytes"},
       {"http://bad:5000", "GET manifests/v1", "HTTP 404"},
       {"http://other:5000", "GET blobs/sha256:cc", "HTTP 404"},
   };
-  EXPECT_THAT(mirror_pull_internal::PoisonedIngestRefs(attempts, {"http://bad:5000"}),
+  EXPECT_THAT(mirror_pull_internal::PoisonedIngestRefs(attempts, {"http://bad:5000"}, {}),
               ElementsAre("layer-" + kDigest, "config-" + kDigest));
-  EXPECT_THAT(mirror_pull_internal::PoisonedIngestRefs(attempts, {}), IsEmpty());
+  EXPECT_THAT(mirror_pull_internal::PoisonedIngestRefs(attempts, {}, {}), IsEmpty());
+  EXPECT_THAT(
+      mirror_pull_internal::PoisonedIngestRefs(attempts, {"http://bad:5000"}, {other, kDigest}),
+      ElementsAre("layer-" + other, "config-" + other, "layer-" + kDigest, "config-" + kDigest));
+}
+
+TEST(MirrorPullIngestTest, RejectedBlobDigestsReadContainerdsCommitError) {
+  const std::string a = "sha256:" + std::string(64, 'a');
+  const std::string b = "sha256:" + std::string(64, 'b');
+  const std::string long_digest = "sha512:" + std::string(128, 'c');
+  struct Case {
+    std::string message;
+    std::vector<std::string> digests;
+  };
+  const std::vector<Case> cases = {
+      // containerd 1.6 CRI, a corrupt layer (content/local/writer.go).
+      {"failed to pull and unpack image \"127.0.0.1:1/x/y:v1\": failed to copy: failed commit "
+       "on ref \"layer-" + a + "\": unexpected commit digest " + b + ", expected " + a +
+           ": failed precondition",
+       {a}},
+      {"unexpected commit digest " + a + ", expected " + long_digest + ": failed precondition",
+       {long_digest}},
+      {"expected " + a + ", expected " + b + ", expected " + a, {a, b}},
+      {"unexpected commit size 10, expected 20: failed precondition", {}},
+      {"expected sha256:ABC, expected sha256:" + std::string(63, 'a'), {}},
+      {"expected " + a.substr(0, 70), {}},
+      {"", {}},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(mirror_pull_internal::RejectedBlobDigests(c.message), c.digests) << c.message;
+  }
 }
 
 }  // namespace

@@ -190,9 +190,8 @@ BlobPump::BlobPump(Fetched fetched, SessionStatePtr session, EndpointHealth* hea
   if (std::optional<std::size_t> length = fetched_.response->content_length()) {
     expected_length_ = *length;
   }
-  if (digest && fetched_.response->status() == 200) {
-    absl::StatusOr<std::unique_ptr<DigestVerifier>> verifier = DigestVerifier::Create(*digest);
-    if (verifier.ok()) verifier_ = *std::move(verifier);
+  if (digest && session_ && fetched_.response->status() == 200) {
+    session_->RecordBlobSource(*std::move(digest), fetched_.endpoint.base_url);
   }
 }
 
@@ -200,7 +199,7 @@ absl::StatusOr<std::size_t> BlobPump::Fill(char* buf, std::size_t max) {
   std::size_t want = max;
   if (expected_length_) {
     want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *expected_length_ - delivered_));
-    if (want == 0) return 0;  // everything delivered (and verified)
+    if (want == 0) return 0;  // everything delivered
   }
   absl::StatusOr<std::size_t> n = fetched_.response->Read(buf, want);
   if (!n.ok()) {
@@ -212,13 +211,7 @@ absl::StatusOr<std::size_t> BlobPump::Fill(char* buf, std::size_t max) {
     return 0;
   }
   *n = std::min(*n, want);
-  if (verifier_) verifier_->Update(std::string_view(buf, *n));
   delivered_ += *n;
-  if (expected_length_ && delivered_ == *expected_length_) {
-    // Verify before handing out the last bytes: on a mismatch the client
-    // gets a short body, which containerd treats as a failed fetch.
-    if (absl::Status s = CheckEnd(); !s.ok()) return s;
-  }
   return *n;
 }
 
@@ -226,16 +219,6 @@ absl::Status BlobPump::CheckEnd() {
   if (expected_length_ && delivered_ < *expected_length_) {
     return Fail(absl::DataLossError(
         absl::StrCat("body ended after ", delivered_, " of ", *expected_length_, " bytes")));
-  }
-  if (verifier_) {
-    const bool matches = verifier_->Matches();
-    std::string actual = verifier_->actual();
-    verifier_.reset();
-    if (!matches) {
-      if (session_) session_->ExcludeEndpoint(fetched_.endpoint.base_url);
-      return Fail(
-          absl::DataLossError(absl::StrCat("blob digest mismatch: served bytes hash to ", actual)));
-    }
   }
   return absl::OkStatus();
 }

@@ -80,23 +80,26 @@ class EndpointWalk {
 
 // Copies a blob body from the winning upstream response to the client in
 // the caller's buffer, one chunk at a time (see the streaming comment in
-// relay_server.cc). For a full (200) response it also hashes the bytes and
-// withholds the last chunk unless they match the digest, so a corrupt mirror
-// ends in a short transfer, never in a "successful" wrong blob, and that
-// endpoint is excluded for the rest of the session so containerd's retry
-// goes elsewhere. Not thread-safe; one per response.
+// relay_server.cc), and checks it against its Content-Length. Blob bytes are
+// not hashed here: containerd hashes every blob before committing it and
+// refuses a mismatch, so a second SHA-256 in the relay would only cost CPU
+// (about half of the relay's, cri-mirror-bench --only pull). Instead a full
+// (200) response records its endpoint as the blob's source in the session,
+// so that when containerd rejects the digest, cri-mirror knows which
+// endpoint to exclude before it retries. Not thread-safe; one per response.
 class BlobPump {
  public:
   // `session` and `health` record mid-body failures; `health` must outlive
-  // the pump. `digest` is the requested blob digest; nullopt disables the
-  // check (ranged responses).
+  // the pump. `digest` is the requested blob digest, recorded as served by
+  // this endpoint (SessionState::RecordBlobSource); nullopt for ranged
+  // responses, which are slices.
   BlobPump(Fetched fetched, SessionStatePtr session, EndpointHealth* health,
            std::string request_description, std::optional<std::string> digest);
 
   // Fills up to `max` bytes of `buf`. Returns the count, 0 at the clean end
   // of the body, or an error (the connection must then be aborted): the
-  // upstream read error, DataLoss for a digest mismatch or a body shorter or
-  // longer than its Content-Length.
+  // upstream read error, or DataLoss for a body shorter or longer than its
+  // Content-Length.
   absl::StatusOr<std::size_t> Fill(char* buf, std::size_t max);
 
   // Bytes handed out so far.
@@ -112,7 +115,6 @@ class BlobPump {
   SessionStatePtr session_;
   EndpointHealth* health_;
   std::string request_description_;
-  std::unique_ptr<DigestVerifier> verifier_;
   std::optional<std::uint64_t> expected_length_;
   std::uint64_t delivered_ = 0;
 };

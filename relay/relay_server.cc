@@ -32,10 +32,11 @@
 // containerd stops the reader, which stops reading from the registry, and
 // TCP flow control pushes back on the registry (back-pressure). Memory per
 // stream is one chunk, whatever the blob size; there are no temp files. A
-// failure mid-body (upstream error, short body, digest mismatch) returns
+// failure mid-body (upstream error, short body) returns
 // MHD_CONTENT_READER_END_WITH_ERROR: the connection is closed before
 // Content-Length bytes (or the last chunk) were sent, so containerd sees a
-// short read and retries, and never stores bad bytes as a good blob.
+// short read and retries. Blob digests are checked by containerd, which
+// hashes every blob before committing it (see BlobPump).
 
 namespace crimirror::relay {
 namespace {
@@ -327,7 +328,7 @@ struct RelayServerAccess {
                                   Fetched fetched) {
     const unsigned status = static_cast<unsigned>(fetched.response->status());
     const std::uint64_t size = ResponseSize(fetched);
-    // Only a full body can be checked against the digest; a 206 is a slice.
+    // Only a full body is the blob's source; a 206 is a slice.
     std::optional<std::string> digest;
     if (status == MHD_HTTP_OK) digest = request.route.ref;
     auto* stream =

@@ -71,6 +71,23 @@ std::string SessionState::DescribeAttempts() const {
   return out;
 }
 
+void SessionState::RecordBlobSource(std::string digest, std::string base_url) {
+  absl::MutexLock lock(&mu_);
+  auto it = blob_sources_.find(digest);
+  if (it != blob_sources_.end()) {
+    it->second = std::move(base_url);
+  } else if (blob_sources_.size() < kMaxBlobSources) {
+    blob_sources_.emplace(std::move(digest), std::move(base_url));
+  }
+}
+
+std::optional<std::string> SessionState::BlobSource(std::string_view digest) const {
+  absl::MutexLock lock(&mu_);
+  auto it = blob_sources_.find(digest);
+  if (it == blob_sources_.end()) return std::nullopt;
+  return it->second;
+}
+
 void SessionState::ExcludeEndpoint(std::string base_url) {
   absl::MutexLock lock(&mu_);
   excluded_.insert(std::move(base_url));

@@ -4,8 +4,8 @@
 // and containerd presents them to the relay as `Authorization: Basic`. The
 // session also collects what happened on each endpoint (Attempt records) so
 // a failed PullImage can say which endpoints were tried and why they failed,
-// and carries the endpoints excluded for this pull (issue 4 point 7: retry
-// once without the endpoint that served bad bytes).
+// which endpoint served each blob, and the endpoints excluded for this pull
+// (issue 4 point 7: retry once without the endpoint that served bad bytes).
 #pragma once
 
 #include <cstddef>
@@ -79,6 +79,15 @@ class SessionState {
   // messages; contains no secret.
   std::string DescribeAttempts() const;
 
+  // Records that `base_url` began a full (200) body of blob `digest`; a
+  // later source of the same digest replaces it. containerd checks every
+  // blob's digest itself; when it rejects one, BlobSource() names the
+  // endpoint whose bytes it got. At most kMaxBlobSources digests are kept.
+  static constexpr std::size_t kMaxBlobSources = 1024;
+  void RecordBlobSource(std::string digest, std::string base_url);
+  // The endpoint that last served blob `digest` in this session, if any.
+  std::optional<std::string> BlobSource(std::string_view digest) const;
+
   // Endpoints (by Endpoint::base_url) the relay must not use for this pull.
   void ExcludeEndpoint(std::string base_url);
   bool IsExcluded(std::string_view base_url) const;
@@ -94,6 +103,7 @@ class SessionState {
   std::vector<Attempt> attempts_ ABSL_GUARDED_BY(mu_);
   std::size_t dropped_attempts_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<std::string, std::less<>> excluded_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string, std::less<>> blob_sources_ ABSL_GUARDED_BY(mu_);
 };
 
 using SessionStatePtr = std::shared_ptr<SessionState>;

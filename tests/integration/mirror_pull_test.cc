@@ -419,8 +419,9 @@ bool CorruptBlob(const Registry& registry, const std::string& digest) {
 }
 
 // A mirror that serves corrupt layer bytes: the pull still succeeds, from the
-// next endpoint (the relay rejects the bytes and excludes that mirror; the
-// pull is retried without it if containerd gave up).
+// next endpoint. containerd refuses the blob's digest; cri-mirror reads which
+// digest from its error, excludes the mirror that served it (recorded by the
+// relay), aborts the bad ingest and retries without that mirror.
 TEST_F(MirrorPullTest, MirrorServingBadBytesIsExcluded) {
   ImageOptions options;
   options.seed = 71;
@@ -438,9 +439,9 @@ TEST_F(MirrorPullTest, MirrorServingBadBytesIsExcluded) {
   EXPECT_EQ(image_ref, image.config_digest);
   ExpectImage("corp.example/team/app:v1", "corp.example/team/app:v1",
               "corp.example/team/app@" + image.manifest_digest);
-  // With today's relay containerd receives the whole bad blob, fails its
-  // commit, and cri-mirror retries without the mirror.
-  EXPECT_THAT(mirror_->LogTail(100000), HasSubstr("retrying without " + bad->Url()));
+  const std::string log = mirror_->LogTail(100000);
+  EXPECT_THAT(log, HasSubstr("retrying without " + bad->Url()));
+  EXPECT_THAT(log, HasSubstr("aborted containerd ingest layer-" + image.layer_digests[0]));
   ExpectNoRelayNames();
 }
 

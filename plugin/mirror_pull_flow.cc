@@ -104,8 +104,12 @@ OnceResult PullOnce(const PullEnv& env, const PullInput& input,
   log::Info("pull ", plan.reference.Canonical(), ": backend pulls ", relay_ref, " (session ",
             session->id, ", rule ", plan.matched_rule, ")");
   runtime::v1::PullImageResponse response;
+  const absl::Time start = absl::Now();
   result.status = CallBackendPull(env.cri, BackendRequest(input.request, relay_ref, *session),
                                   input.deadline, cancelled, &response);
+  log::Debug("pull ", plan.reference.Canonical(), ": containerd's pull ended after ",
+             absl::FormatDuration(absl::Now() - start), ": ",
+             result.status.ok() ? "OK" : result.status.error_message());
   env.sessions->Close(session->id);
   result.image_ref = response.image_ref();
   if (state != nullptr) {
@@ -210,7 +214,10 @@ absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& i
     OnceResult result = PullOnce(env, input, plan, *auth, cancelled);
     if (!result.attempts.empty()) history.push_back(result.attempts);
     if (result.status.ok()) {
+      const absl::Time start = absl::Now();
       absl::Status named = Name(env, input, plan.reference);
+      log::Debug("pull ", plan.reference.Canonical(), ": naming took ",
+                 absl::FormatDuration(absl::Now() - start));
       if (!named.ok()) return named;
       log::Info("pull ", plan.reference.Canonical(), ": done, image ", result.image_ref);
       return result.image_ref;

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
+#include "log/log.h"
 #include "relay/http_headers.h"
 #include "relay/route.h"
 
@@ -260,7 +261,9 @@ struct RelayServerAccess {
                         absl::IsNotFound(s) ? "NAME_UNKNOWN" : "MANIFEST_UNKNOWN", s.message());
     }
     FetchRequest request{*route, head, ForwardedHeaders(request_headers)};
+    const absl::Time start = absl::Now();
     absl::StatusOr<Fetched> fetched = server.walk_.Fetch(**session, request);
+    LogFetch(**session, request, fetched, absl::Now() - start);
     if (!fetched.ok()) {
       const bool not_found = absl::IsNotFound(fetched.status());
       const char* code = !not_found                        ? "UNAVAILABLE"
@@ -270,6 +273,23 @@ struct RelayServerAccess {
                         fetched.status().message());
     }
     return Respond(server, connection, *session, request, *std::move(fetched));
+  }
+
+  // One debug line per relay request: which endpoint answered (or why none
+  // did) and how long the walk took. Endpoint URLs never hold credentials
+  // (config rejects user:password@), statuses and reasons never do either.
+  static void LogFetch(const SessionState& session, const FetchRequest& request,
+                       const absl::StatusOr<Fetched>& fetched, absl::Duration took) {
+    if (!log::Enabled(log::Severity::kDebug)) return;
+    const char* method = request.head ? "HEAD " : "GET ";
+    if (fetched.ok()) {
+      log::Debug("relay: session ", session.id(), ": ", method, request.route.Describe(), " <- ",
+                 fetched->endpoint.base_url, " ", fetched->response->status(), " after ",
+                 absl::FormatDuration(took));
+    } else {
+      log::Debug("relay: session ", session.id(), ": ", method, request.route.Describe(),
+                 " failed after ", absl::FormatDuration(took), ": ", fetched.status().message());
+    }
   }
 
   static absl::StatusOr<SessionStatePtr> Authenticate(const RelayServer& server,

@@ -28,6 +28,7 @@
 #include "relay/digest_verifier.h"
 #include "relay/endpoint_health.h"
 #include "relay/endpoint_walk.h"
+#include "log/log.h"
 #include "relay/relay_server.h"
 #include "relay/route.h"
 #include "relay/session_store.h"
@@ -666,6 +667,21 @@ TEST_F(RelayServerTest, TagSkipsDigestOnlyEndpointAndDigestSkipsTagOnlyEndpoint)
   EXPECT_EQ(upstream_.RequestedUrls(),
             (std::vector<std::string>{Url(plan_, 1, "manifests/1.25"),
                                       Url(plan_, 0, "manifests/" + digest)}));
+}
+
+TEST_F(RelayServerTest, DebugLogNamesTheAnsweringEndpointOrWhyNoneDid) {
+  log::SetMinSeverity(log::Severity::kDebug);
+  upstream_.Set(Url(plan_, 1, "manifests/1.25"), ManifestReply());
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(Http(port(), kTagPath, Authed()).status, 200);
+  EXPECT_EQ(Http(port(), "/v2/docker.io/library/nginx/blobs/" + kDigest, Authed()).status, 404);
+  const std::string logged = testing::internal::GetCapturedStderr();
+  log::SetMinSeverity(log::Severity::kInfo);
+  EXPECT_THAT(logged, HasSubstr(absl::StrCat("relay: session ", state_->id(),
+                                             ": GET manifests/1.25 <- http://b.test:5000 200 after ")));
+  EXPECT_THAT(logged, HasSubstr(absl::StrCat("relay: session ", state_->id(), ": GET blobs/",
+                                             kDigest, " failed after ")));
+  EXPECT_THAT(logged, Not(HasSubstr(session_.password.Reveal())));
 }
 
 TEST_F(RelayServerTest, FallsBackOver404And5xxAndConnectionErrorsRecordingReasons) {

@@ -40,6 +40,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/registry_token.h"
 
 namespace crimirror::relay {
 namespace {
@@ -382,72 +383,6 @@ class FakeServer {
   std::thread thread_;
 };
 
-// ---------------------------------------------------------------------------
-// Docker token auth: JWTs signed with a key whose certificate the registry
-// trusts (rootcertbundle), identified by libtrust's key ID.
-std::string Base32(const unsigned char* data, std::size_t len) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (std::size_t i = 0; i < len; ++i) {
-    buffer = (buffer << 8) | data[i];
-    bits += 8;
-    while (bits >= 5) {
-      out.push_back(kAlphabet[(buffer >> (bits - 5)) & 31]);
-      bits -= 5;
-    }
-  }
-  return out;
-}
-
-std::string LibtrustKeyId(EVP_PKEY* key) {
-  unsigned char* der = nullptr;
-  int len = i2d_PUBKEY(key, &der);
-  std::string hex = Sha256Hex(std::string(reinterpret_cast<char*>(der), static_cast<std::size_t>(len)));
-  OPENSSL_free(der);
-  std::string digest = absl::HexStringToBytes(hex);
-  std::string b32 = Base32(reinterpret_cast<const unsigned char*>(digest.data()), 30);
-  std::string id;
-  for (std::size_t i = 0; i < b32.size(); i += 4) {
-    if (i > 0) id += ':';
-    id += b32.substr(i, 4);
-  }
-  return id;
-}
-
-std::string MintToken(EVP_PKEY* key, const std::vector<std::string>& scopes) {
-  std::string access;
-  for (const std::string& scope : scopes) {
-    std::size_t first = scope.find(':');
-    std::size_t last = scope.rfind(':');
-    if (first == std::string::npos || first == last) continue;
-    std::string actions = absl::StrReplaceAll(scope.substr(last + 1), {{",", "\",\""}});
-    absl::StrAppend(&access, access.empty() ? "" : ",", R"({"type":")", scope.substr(0, first),
-                    R"(","name":")", scope.substr(first + 1, last - first - 1),
-                    R"(","actions":[")", actions, R"("]})");
-  }
-  int64_t now = absl::ToUnixSeconds(absl::Now());
-  std::string header = absl::StrCat(R"({"typ":"JWT","alg":"RS256","kid":")", LibtrustKeyId(key), R"("})");
-  std::string claims = absl::StrCat(
-      R"({"iss":"test-issuer","sub":"alice","aud":"test-registry","exp":)", now + 300,
-      R"(,"nbf":)", now - 10, R"(,"iat":)", now - 10, R"(,"jti":")", now, R"(","access":[)",
-      access, "]}");
-  std::string signing_input =
-      absl::StrCat(absl::WebSafeBase64Escape(header), ".", absl::WebSafeBase64Escape(claims));
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  std::size_t sig_len = 0;
-  EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
-  EVP_DigestSign(ctx, nullptr, &sig_len, reinterpret_cast<const unsigned char*>(signing_input.data()),
-                 signing_input.size());
-  std::string sig(sig_len, '\0');
-  EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &sig_len,
-                 reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size());
-  EVP_MD_CTX_free(ctx);
-  sig.resize(sig_len);
-  return absl::StrCat(signing_input, ".", absl::WebSafeBase64Escape(sig));
-}
-
 std::vector<std::string> QueryValues(const std::string& target, const std::string& name) {
   std::vector<std::string> values;
   std::size_t q = target.find('?');
@@ -481,14 +416,16 @@ class CurlUpstreamTest : public testing::Test {
     std::fclose(f);
     token_server_ = new FakeServer([](const FakeRequest& req) -> std::optional<std::string> {
       if (req.method == "POST" && absl::StrContains(req.body, "refresh_token=kubelet-refresh-token")) {
-        std::string token = MintToken(token_key_, QueryValues("/?" + req.body, "scope"));
+        std::string token =
+            test_support::MintRegistryToken(token_key_, QueryValues("/?" + req.body, "scope"));
         return HttpResponse(200, {"Content-Type: application/json"},
                             absl::StrCat(R"({"access_token":")", token, R"(","expires_in":300})"));
       }
       if (req.Header("Authorization") != BasicHeader(kUser, kPassword)) {
         return HttpResponse(401, {R"(WWW-Authenticate: Basic realm="token")"}, "{}");
       }
-      std::string token = MintToken(token_key_, QueryValues(req.target, "scope"));
+      std::string token =
+          test_support::MintRegistryToken(token_key_, QueryValues(req.target, "scope"));
       return HttpResponse(200, {"Content-Type: application/json"},
                           absl::StrCat(R"({"token":")", token, R"(","expires_in":300})"));
     });
@@ -510,7 +447,8 @@ class CurlUpstreamTest : public testing::Test {
     PushImage(basic_->Base(), "library/demo", "v1", layer_, basic);
     PushImage(tls_->Base(), "library/demo", "v1", layer_, basic);
     PushImage(token_->Base(), "library/demo", "v1", layer_,
-              "Bearer " + MintToken(token_key_, {"repository:library/demo:pull,push"}));
+              "Bearer " + test_support::MintRegistryToken(
+                              token_key_, {"repository:library/demo:pull,push"}));
   }
   static void TearDownTestSuite() {
     delete plain_;
@@ -855,7 +793,8 @@ TEST_F(CurlUpstreamTest, KubeletRegistryTokenIsSentWithoutATokenFetch) {
   UpstreamRequest request = Request(ManifestUrl(*token_));
   auth::Credentials kubelet;
   kubelet.registry_token =
-      config::Secret(MintToken(token_key_, {"repository:library/demo:pull"}));
+      config::Secret(
+          test_support::MintRegistryToken(token_key_, {"repository:library/demo:pull"}));
   request.fallback_credentials = kubelet;
   int hits_before = token_server_->hits();
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);

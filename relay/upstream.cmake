@@ -25,6 +25,7 @@ crimirror_test(NAME relay_upstream_test
   SOURCES curl_upstream_test.cc
   DEPS
     crimirror::relay_upstream
+    crimirror::test_support
     CURL::libcurl
     OpenSSL::Crypto
     absl::strings

@@ -141,6 +141,23 @@ class MirrorPullTest : public ::testing::Test {
   }
 
   // Declared first: destroyed last, after every process below it.
+  // A TLS registry (server certificate from `ca`) made with `options`,
+  // holding team/app:v1 pushed with `push`, behind a rule whose only mirror
+  // is an empty registry (empty_mirror_), so pulls end at this upstream; the
+  // rule trusts `ca`, and cri-mirror is started with it. nullptr on failure.
+  std::unique_ptr<Registry> UpstreamBehindEmptyMirror(RegistryOptions options, const TestCa& ca,
+                                                      const PushOptions& push, BuiltImage* image) {
+    options.tls = RegistryTls{ca.server_cert_path(), ca.server_key_path(), ""};
+    auto registry = RegistryWith(options, push, "team/app:v1", 1, image);
+    empty_mirror_ = RegistryWith("empty", "", 0, nullptr);
+    if (registry == nullptr || empty_mirror_ == nullptr) return nullptr;
+    StartMirror(absl::StrCat("[[mirror]]\nregistry = \"", registry->HostPort(),
+                             "\"\nendpoints = [\"", empty_mirror_->Url(), "\"]\n\n[host.\"",
+                             registry->HostPort(), "\"]\nca_file = \"", ca.ca_cert_path(),
+                             "\"\n"));
+    return registry;
+  }
+
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<Containerd> containerd_;
   std::unique_ptr<ContainerdImagesClient> images_;
@@ -149,6 +166,7 @@ class MirrorPullTest : public ::testing::Test {
   std::string pull_timeout_ = "2m";
   std::unique_ptr<CriMirror> mirror_;
   std::unique_ptr<CriImageClient> cri_;
+  std::unique_ptr<Registry> empty_mirror_;
 };
 
 // The private-registry guide: TLS from a private CA for the name
@@ -493,25 +511,55 @@ TEST_F(MirrorPullTest, KubeletCredentialsReachTheUpstream) {
       auto ca, TestCa::Create(dir_->Join("pki"), TestCaOptions{"docker-registry", {"IP:127.0.0.1"}}));
   RegistryOptions options;
   options.name = "auth";
-  options.tls = RegistryTls{ca->server_cert_path(), ca->server_key_path(), ""};
   options.htpasswd = RegistryCredentials{"kubelet-user", "kubelet-pw"};
   PushOptions push;
   push.credentials = options.htpasswd;
   BuiltImage image;
-  auto registry = RegistryWith(options, push, "team/app:v1", 1, &image);
+  auto registry = UpstreamBehindEmptyMirror(options, *ca, push, &image);
   ASSERT_NE(registry, nullptr);
-  auto empty = RegistryWith("empty", "", 0, nullptr);
-  ASSERT_NE(empty, nullptr);
-  StartMirror(absl::StrCat("[[mirror]]\nregistry = \"", registry->HostPort(),
-                           "\"\nendpoints = [\"", empty->Url(), "\"]\n\n[host.\"",
-                           registry->HostPort(), "\"]\nca_file = \"", ca->ca_cert_path(),
-                           "\"\n"));
+  ASSERT_FALSE(HasFatalFailure());
   const std::string name = registry->HostPort() + "/team/app:v1";
   EXPECT_FALSE(cri_->Pull(name).ok()) << "pulled without credentials";
   auto pulled = cri_->Pull(MakePullRequest(name, "kubelet-user", "kubelet-pw"));
   ASSERT_TRUE(pulled.ok()) << pulled.status.error_message() << Logs();
   ExpectImage(name, name, registry->HostPort() + "/team/app@" + image.manifest_digest);
   EXPECT_THAT(mirror_->LogTail(100000), Not(HasSubstr("kubelet-pw")));
+  ExpectNoRelayNames();
+}
+
+// The kubelet's registry_token (CRI AuthConfig) reaches a registry that
+// accepts only bearer tokens, through containerd and the relay, as the bearer
+// token itself (the registry's token realm is a dead port: never asked). A
+// token the registry refuses fails the pull with a reason naming it.
+TEST_F(MirrorPullTest, KubeletRegistryTokenReachesTheUpstream) {
+  TESTBED_ASSERT_OK_AND_ASSIGN(
+      auto ca, TestCa::Create(dir_->Join("pki"), TestCaOptions{"docker-registry", {"IP:127.0.0.1"}}));
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto signer, TokenSigner::Create(dir_->Join("token-key")));
+  TESTBED_ASSERT_OK_AND_ASSIGN(int dead_port, FreeLoopbackPort());
+  RegistryOptions options;
+  options.name = "token";
+  options.token_auth =
+      RegistryTokenAuth{absl::StrCat("http://127.0.0.1:", dead_port, "/token"), signer->cert_path()};
+  PushOptions push;
+  push.registry_token = signer->Mint({"repository:team/app:pull,push"});
+  BuiltImage image;
+  auto registry = UpstreamBehindEmptyMirror(options, *ca, push, &image);
+  ASSERT_NE(registry, nullptr);
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string name = registry->HostPort() + "/team/app:v1";
+  runtime::v1::PullImageRequest refused = MakePullRequest(name);
+  refused.mutable_auth()->set_registry_token("not-a-token");
+  auto failed = cri_->Pull(refused);
+  ASSERT_FALSE(failed.ok()) << "pulled with a refused token";
+  EXPECT_THAT(failed.status.error_message(), HasSubstr("registry_token"));
+
+  const std::string token = signer->Mint({"repository:team/app:pull"});
+  runtime::v1::PullImageRequest request = MakePullRequest(name);
+  request.mutable_auth()->set_registry_token(token);
+  auto pulled = cri_->Pull(request);
+  ASSERT_TRUE(pulled.ok()) << pulled.status.error_message() << Logs();
+  ExpectImage(name, name, registry->HostPort() + "/team/app@" + image.manifest_digest);
+  EXPECT_THAT(mirror_->LogTail(100000), Not(HasSubstr(token)));
   ExpectNoRelayNames();
 }
 

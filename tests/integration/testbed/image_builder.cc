@@ -127,7 +127,9 @@ std::vector<std::string> SkopeoTlsFlags(const std::string& prefix,
       absl::StrCat(p, "tls-verify=", o.tls_verify ? "true" : "false"));
   if (!o.cert_dir.empty())
     flags.push_back(absl::StrCat(p, "cert-dir=", o.cert_dir));
-  if (o.credentials.has_value()) {
+  if (!o.registry_token.empty()) {
+    flags.push_back(absl::StrCat(p, "registry-token=", o.registry_token));
+  } else if (o.credentials.has_value()) {
     flags.push_back(absl::StrCat(p, "creds=", o.credentials->username, ":",
                                  o.credentials->password));
   } else {

@@ -80,6 +80,9 @@ struct BuiltIndex {
 // How skopeo reaches the destination registry.
 struct PushOptions {
   std::optional<RegistryCredentials> credentials;
+  // A bearer token for a token-auth registry (skopeo --dest-registry-token);
+  // used instead of `credentials` when set.
+  std::string registry_token;
   // false: do not verify TLS and allow plain HTTP (any test registry).
   // true: verify with the system store plus cert_dir.
   bool tls_verify = false;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/integration/testbed/temp_dir.h"
 #include "tests/integration/testbed/wait.h"
+#include "tests/support/registry_token.h"
 
 namespace crimirror::testbed {
 namespace {
@@ -96,6 +97,12 @@ absl::Status Registry::WriteConfig() {
     absl::StrAppend(
         &yaml, "auth:\n  htpasswd:\n    realm: cri-mirror-test\n    path: ",
         Quote(dir_ + "/htpasswd"), "\n");
+  } else if (options_.token_auth.has_value()) {
+    absl::StrAppend(&yaml, "auth:\n  token:\n    realm: ", Quote(options_.token_auth->realm),
+                    "\n    service: ", test_support::kTokenService,
+                    "\n    issuer: ", test_support::kTokenIssuer,
+                    "\n    rootcertbundle: ", Quote(options_.token_auth->root_cert_path),
+                    "\n");
   }
   if (options_.proxy.has_value())
     absl::StrAppend(&yaml, ProxyYaml(*options_.proxy));

@@ -47,6 +47,14 @@ struct RegistryProxy {
   std::optional<RegistryCredentials> credentials;
 };
 
+// Docker token auth: the registry accepts only JWTs signed by the key of
+// `root_cert_path` (issuer/service of tests/support/registry_token.h, e.g.
+// from TokenSigner) and sends clients to `realm` for them.
+struct RegistryTokenAuth {
+  std::string realm;
+  std::string root_cert_path;
+};
+
 // How to run the registry.
 struct RegistryOptions {
   // Subdirectory of the parent dir holding config, storage and log; must be
@@ -55,6 +63,8 @@ struct RegistryOptions {
   std::optional<RegistryTls> tls;
   // htpasswd auth with one bcrypt user (made with `htpasswd -Bbn`).
   std::optional<RegistryCredentials> htpasswd;
+  // Token auth instead (set at most one of htpasswd and token_auth).
+  std::optional<RegistryTokenAuth> token_auth;
   std::optional<RegistryProxy> proxy;
   // 0 picks a free loopback port (retried if it was taken meanwhile).
   int port = 0;

@@ -1,6 +1,10 @@
 // Copyright cri-mirror authors.
 #include "tests/integration/testbed/test_ca.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <random>
 
@@ -9,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "tests/integration/testbed/process.h"
 #include "tests/integration/testbed/temp_dir.h"
+#include "tests/support/registry_token.h"
 
 namespace crimirror::testbed {
 namespace {
@@ -123,6 +128,32 @@ absl::StatusOr<std::unique_ptr<TestCa>> TestCa::Create(
     if (!s.ok()) return s;
   }
   return ca;
+}
+
+absl::StatusOr<std::unique_ptr<TokenSigner>> TokenSigner::Create(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string key_path = dir + "/token.key";
+  const std::string cert_path = dir + "/token.crt";
+  absl::Status s = Openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key_path,
+                            "-out", cert_path, "-days", "2", "-subj", "/CN=cri-mirror test token"},
+                           dir + "/openssl-token");
+  if (!s.ok()) return s;
+  FILE* f = std::fopen(key_path.c_str(), "r");
+  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot open ", key_path));
+  EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  if (key == nullptr) return absl::InternalError(absl::StrCat("cannot read ", key_path));
+  return std::unique_ptr<TokenSigner>(new TokenSigner(cert_path, key));
+}
+
+TokenSigner::TokenSigner(std::string cert_path, evp_pkey_st* key)
+    : cert_path_(std::move(cert_path)), key_(key) {}
+
+TokenSigner::~TokenSigner() { EVP_PKEY_free(key_); }
+
+std::string TokenSigner::Mint(const std::vector<std::string>& scopes) const {
+  return test_support::MintRegistryToken(key_, scopes);
 }
 
 }  // namespace crimirror::testbed

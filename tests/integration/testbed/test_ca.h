@@ -13,6 +13,8 @@
 
 #include "absl/status/statusor.h"
 
+struct evp_pkey_st;
+
 namespace crimirror::testbed {
 
 // What to issue.
@@ -56,6 +58,28 @@ class TestCa {
   std::string dir_;
   std::string ca_cert_, ca_key_, server_cert_, server_key_;
   std::string client_cert_, client_key_, cert_dir_;
+};
+
+// An RSA key and its self-signed certificate for Docker registry token auth
+// (token.key, token.crt in the given directory, made with the openssl CLI),
+// and tokens signed with it (tests/support/registry_token.h). Give
+// cert_path() to the registry as RegistryTokenAuth::root_cert_path.
+class TokenSigner {
+ public:
+  // Internal with openssl's stderr when a command fails.
+  static absl::StatusOr<std::unique_ptr<TokenSigner>> Create(const std::string& dir);
+  ~TokenSigner();
+  TokenSigner(const TokenSigner&) = delete;
+  TokenSigner& operator=(const TokenSigner&) = delete;
+
+  const std::string& cert_path() const { return cert_path_; }
+  // A token granting `scopes`, e.g. {"repository:team/app:pull,push"}.
+  std::string Mint(const std::vector<std::string>& scopes) const;
+
+ private:
+  TokenSigner(std::string cert_path, evp_pkey_st* key);
+  std::string cert_path_;
+  evp_pkey_st* key_;
 };
 
 }  // namespace crimirror::testbed

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "relay/digest_verifier.h"
 #include "relay/http_headers.h"
 
 namespace crimirror::relay {

@@ -13,7 +13,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "relay/digest_verifier.h"
 #include "relay/endpoint_health.h"
 #include "relay/route.h"
 #include "relay/session_store.h"

@@ -158,6 +158,30 @@ class MirrorPullTest : public ::testing::Test {
     return registry;
   }
 
+  // A token-auth upstream (UpstreamBehindEmptyMirror) that sends clients to
+  // `realm` and trusts tokens of `signer` (default: a new signer_), holding
+  // team/app:v1 pushed with such a token. nullptr on failure.
+  std::unique_ptr<Registry> TokenUpstream(const std::string& realm, BuiltImage* image,
+                                          const TokenSigner* signer = nullptr) {
+    auto ca = TestCa::Create(dir_->Join("pki"), TestCaOptions{"docker-registry", {"IP:127.0.0.1"}});
+    EXPECT_TRUE(ca.ok()) << ca.status();
+    if (!ca.ok()) return nullptr;
+    ca_ = *std::move(ca);
+    if (signer == nullptr) {
+      auto created = TokenSigner::Create(dir_->Join("token-key"));
+      EXPECT_TRUE(created.ok()) << created.status();
+      if (!created.ok()) return nullptr;
+      signer_ = *std::move(created);
+      signer = signer_.get();
+    }
+    RegistryOptions options;
+    options.name = "token";
+    options.token_auth = RegistryTokenAuth{realm, signer->cert_path()};
+    PushOptions push;
+    push.registry_token = signer->Mint({"repository:team/app:pull,push"});
+    return UpstreamBehindEmptyMirror(options, *ca_, push, image);
+  }
+
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<Containerd> containerd_;
   std::unique_ptr<ContainerdImagesClient> images_;
@@ -167,6 +191,8 @@ class MirrorPullTest : public ::testing::Test {
   std::unique_ptr<CriMirror> mirror_;
   std::unique_ptr<CriImageClient> cri_;
   std::unique_ptr<Registry> empty_mirror_;
+  std::unique_ptr<TestCa> ca_;
+  std::unique_ptr<TokenSigner> signer_;
 };
 
 // The private-registry guide: TLS from a private CA for the name
@@ -532,18 +558,9 @@ TEST_F(MirrorPullTest, KubeletCredentialsReachTheUpstream) {
 // token itself (the registry's token realm is a dead port: never asked). A
 // token the registry refuses fails the pull with a reason naming it.
 TEST_F(MirrorPullTest, KubeletRegistryTokenReachesTheUpstream) {
-  TESTBED_ASSERT_OK_AND_ASSIGN(
-      auto ca, TestCa::Create(dir_->Join("pki"), TestCaOptions{"docker-registry", {"IP:127.0.0.1"}}));
-  TESTBED_ASSERT_OK_AND_ASSIGN(auto signer, TokenSigner::Create(dir_->Join("token-key")));
   TESTBED_ASSERT_OK_AND_ASSIGN(int dead_port, FreeLoopbackPort());
-  RegistryOptions options;
-  options.name = "token";
-  options.token_auth =
-      RegistryTokenAuth{absl::StrCat("http://127.0.0.1:", dead_port, "/token"), signer->cert_path()};
-  PushOptions push;
-  push.registry_token = signer->Mint({"repository:team/app:pull,push"});
   BuiltImage image;
-  auto registry = UpstreamBehindEmptyMirror(options, *ca, push, &image);
+  auto registry = TokenUpstream(absl::StrCat("http://127.0.0.1:", dead_port, "/token"), &image);
   ASSERT_NE(registry, nullptr);
   ASSERT_FALSE(HasFatalFailure());
   const std::string name = registry->HostPort() + "/team/app:v1";
@@ -553,7 +570,7 @@ TEST_F(MirrorPullTest, KubeletRegistryTokenReachesTheUpstream) {
   ASSERT_FALSE(failed.ok()) << "pulled with a refused token";
   EXPECT_THAT(failed.status.error_message(), HasSubstr("registry_token"));
 
-  const std::string token = signer->Mint({"repository:team/app:pull"});
+  const std::string token = signer_->Mint({"repository:team/app:pull"});
   runtime::v1::PullImageRequest request = MakePullRequest(name);
   request.mutable_auth()->set_registry_token(token);
   auto pulled = cri_->Pull(request);
@@ -563,8 +580,32 @@ TEST_F(MirrorPullTest, KubeletRegistryTokenReachesTheUpstream) {
   ExpectNoRelayNames();
 }
 
-// Identical concurrent pulls share one backend pull; another credential gets
-// its own. The first endpoint is a black hole so the pull lasts a while.
+// The kubelet's identity_token drives the OAuth2 refresh-token grant at the
+// registry's token service (TokenServer), through containerd and the relay;
+// a refresh token the service refuses fails the pull.
+TEST_F(MirrorPullTest, KubeletIdentityTokenDrivesTheRefreshTokenGrant) {
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto signer, TokenSigner::Create(dir_->Join("realm-key")));
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto realm, TokenServer::Start(signer.get(), "kubelet-refresh"));
+  BuiltImage image;
+  auto registry = TokenUpstream(realm->Url(), &image, signer.get());
+  ASSERT_NE(registry, nullptr);
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string name = registry->HostPort() + "/team/app:v1";
+  runtime::v1::PullImageRequest refused = MakePullRequest(name);
+  refused.mutable_auth()->set_identity_token("not-the-refresh-token");
+  EXPECT_FALSE(cri_->Pull(refused).ok()) << "pulled with a refused identity token";
+  EXPECT_EQ(realm->issued(), 0);
+
+  runtime::v1::PullImageRequest request = MakePullRequest(name);
+  request.mutable_auth()->set_identity_token("kubelet-refresh");
+  auto pulled = cri_->Pull(request);
+  ASSERT_TRUE(pulled.ok()) << pulled.status.error_message() << Logs();
+  EXPECT_GE(realm->issued(), 1);
+  ExpectImage(name, name, registry->HostPort() + "/team/app@" + image.manifest_digest);
+  EXPECT_THAT(mirror_->LogTail(100000), Not(HasSubstr("kubelet-refresh")));
+  ExpectNoRelayNames();
+}
+
 TEST_F(MirrorPullTest, IdenticalConcurrentPullsAreCoalesced) {
   BuiltImage image;
   auto good = RegistryWith("good", "team/app:v1", 81, &image);

@@ -16,4 +16,5 @@
 #include "tests/integration/testbed/registry.h"           // IWYU pragma: export
 #include "tests/integration/testbed/temp_dir.h"           // IWYU pragma: export
 #include "tests/integration/testbed/test_ca.h"            // IWYU pragma: export
+#include "tests/integration/testbed/token_server.h"       // IWYU pragma: export
 #include "tests/integration/testbed/wait.h"               // IWYU pragma: export

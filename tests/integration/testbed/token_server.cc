@@ -1,0 +1,111 @@
+// Copyright cri-mirror authors.
+#include "tests/integration/testbed/token_server.h"
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+
+namespace crimirror::testbed {
+namespace {
+
+std::string FormDecode(absl::string_view value) {
+  std::string plus_as_space(value);
+  for (char& c : plus_as_space) {
+    if (c == '+') c = ' ';
+  }
+  int length = 0;
+  char* raw = curl_easy_unescape(nullptr, plus_as_space.c_str(),
+                                 static_cast<int>(plus_as_space.size()), &length);
+  std::string decoded(raw, static_cast<std::size_t>(length));
+  curl_free(raw);
+  return decoded;
+}
+
+// Every value of `name` in an application/x-www-form-urlencoded body.
+std::vector<std::string> FormValues(const std::string& form, absl::string_view name) {
+  std::vector<std::string> values;
+  for (absl::string_view pair : absl::StrSplit(form, '&')) {
+    std::size_t eq = pair.find('=');
+    if (eq != absl::string_view::npos && pair.substr(0, eq) == name) {
+      values.push_back(FormDecode(pair.substr(eq + 1)));
+    }
+  }
+  return values;
+}
+
+MHD_Result Access(void* cls, MHD_Connection* connection, const char* /*url*/, const char* method,
+                  const char* /*version*/, const char* upload_data, size_t* upload_data_size,
+                  void** con_cls) {
+  if (*con_cls == nullptr) {
+    *con_cls = new std::string();
+    return MHD_YES;
+  }
+  auto* body = static_cast<std::string*>(*con_cls);
+  if (*upload_data_size > 0) {
+    body->append(upload_data, *upload_data_size);
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  TokenServer::Answer answer = static_cast<TokenServer*>(cls)->Handle(method, *body);
+  MHD_Response* response = MHD_create_response_from_buffer(
+      answer.body.size(), answer.body.data(), MHD_RESPMEM_MUST_COPY);
+  MHD_add_response_header(response, "Content-Type", "application/json");
+  MHD_Result queued = MHD_queue_response(connection, answer.status, response);
+  MHD_destroy_response(response);
+  return queued;
+}
+
+void Completed(void* /*cls*/, MHD_Connection* /*connection*/, void** con_cls,
+               MHD_RequestTerminationCode /*code*/) {
+  delete static_cast<std::string*>(*con_cls);
+  *con_cls = nullptr;
+}
+
+}  // namespace
+
+TokenServer::TokenServer(const TokenSigner* signer, std::string refresh_token)
+    : signer_(signer), refresh_token_(std::move(refresh_token)) {}
+
+absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(const TokenSigner* signer,
+                                                                std::string refresh_token) {
+  std::unique_ptr<TokenServer> server(new TokenServer(signer, std::move(refresh_token)));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  server->daemon_ = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD, 0, nullptr, nullptr, &Access, server.get(),
+      MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&address), MHD_OPTION_NOTIFY_COMPLETED,
+      &Completed, nullptr, MHD_OPTION_END);
+  if (server->daemon_ == nullptr) {
+    return absl::InternalError("token server: libmicrohttpd did not start on 127.0.0.1");
+  }
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(server->daemon_, MHD_DAEMON_INFO_BIND_PORT);
+  server->port_ = info != nullptr ? info->port : 0;
+  return server;
+}
+
+TokenServer::~TokenServer() {
+  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
+}
+
+std::string TokenServer::Url() const { return absl::StrCat("http://127.0.0.1:", port_, "/token"); }
+
+TokenServer::Answer TokenServer::Handle(const std::string& method, const std::string& form) {
+  const std::vector<std::string> grant = FormValues(form, "grant_type");
+  const std::vector<std::string> refresh = FormValues(form, "refresh_token");
+  if (method != "POST" || grant != std::vector<std::string>{"refresh_token"} ||
+      refresh != std::vector<std::string>{refresh_token_}) {
+    return {401, R"({"errors":[{"code":"UNAUTHORIZED"}]})"};
+  }
+  ++issued_;
+  return {200, absl::StrCat(R"({"access_token":")", signer_->Mint(FormValues(form, "scope")),
+                            R"(","expires_in":300})")};
+}
+
+}  // namespace crimirror::testbed

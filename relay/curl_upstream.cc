@@ -44,10 +44,10 @@
 // or an error) arrives. While Read() drives, the write callback copies the
 // chunks straight into the caller's buffer until it is full (only what does
 // not fit goes to `chunk_`), so a body byte is copied once in user space,
-// not twice.
-// Memory per response is therefore bounded by two chunks, and a slow reader (containerd) leaves data in the kernel socket
-// buffers until the TCP window closes: the registry is slowed down instead of
-// our memory growing. This is the curl counterpart of the io.Pipe in
+// not twice. Memory per response is therefore bounded by two chunks, and a
+// slow reader (containerd) leaves data in the kernel socket buffers until
+// the TCP window closes: the registry is slowed down instead of our memory
+// growing. This is the curl counterpart of the io.Pipe in
 // containerd's core/remotes/docker/fetcher.go. The stall timeout measures
 // only time spent waiting for the network inside Read(), never time the
 // caller spends not reading.

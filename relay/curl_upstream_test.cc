@@ -384,19 +384,9 @@ class FakeServer {
 };
 
 std::vector<std::string> QueryValues(const std::string& target, const std::string& name) {
-  std::vector<std::string> values;
   std::size_t q = target.find('?');
-  if (q == std::string::npos) return values;
-  for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&')) {
-    if (absl::ConsumePrefix(&pair, name + "=")) {
-      std::string decoded;
-      char* raw = curl_unescape(pair.data(), static_cast<int>(pair.size()));
-      decoded = raw;
-      curl_free(raw);
-      values.push_back(decoded);
-    }
-  }
-  return values;
+  if (q == std::string::npos) return {};
+  return test_support::FormValues(std::string_view(target).substr(q + 1), name);
 }
 
 std::string BasicHeader(const std::string& user, const std::string& password) {
@@ -417,7 +407,7 @@ class CurlUpstreamTest : public testing::Test {
     token_server_ = new FakeServer([](const FakeRequest& req) -> std::optional<std::string> {
       if (req.method == "POST" && absl::StrContains(req.body, "refresh_token=kubelet-refresh-token")) {
         std::string token =
-            test_support::MintRegistryToken(token_key_, QueryValues("/?" + req.body, "scope"));
+            test_support::MintRegistryToken(token_key_, test_support::FormValues(req.body, "scope"));
         return HttpResponse(200, {"Content-Type: application/json"},
                             absl::StrCat(R"({"access_token":")", token, R"(","expires_in":300})"));
       }

@@ -1,6 +1,7 @@
 // Copyright cri-mirror authors.
 #include "tests/support/registry_token.h"
 
+#include <curl/curl.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
@@ -90,6 +91,26 @@ std::string MintRegistryToken(EVP_PKEY* key, const std::vector<std::string>& sco
       absl::StrCat(absl::WebSafeBase64Escape(header), ".", absl::WebSafeBase64Escape(claims));
   return absl::StrCat(signing_input, ".",
                       absl::WebSafeBase64Escape(SignRs256(key, signing_input)));
+}
+
+std::vector<std::string> FormValues(std::string_view form, std::string_view name) {
+  std::vector<std::string> values;
+  while (!form.empty()) {
+    const std::size_t amp = form.find('&');
+    std::string_view pair = form.substr(0, amp);
+    form = amp == std::string_view::npos ? std::string_view() : form.substr(amp + 1);
+    const std::size_t eq = pair.find('=');
+    if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+    std::string value(pair.substr(eq + 1));
+    for (char& c : value) {
+      if (c == '+') c = ' ';
+    }
+    int length = 0;
+    char* raw = curl_easy_unescape(nullptr, value.c_str(), static_cast<int>(value.size()), &length);
+    values.emplace_back(raw, static_cast<std::size_t>(length));
+    curl_free(raw);
+  }
+  return values;
 }
 
 }  // namespace crimirror::test_support

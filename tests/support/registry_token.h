@@ -4,13 +4,15 @@
 // JSON Web Tokens signed RS256 with a key whose certificate the registry
 // trusts (its `auth.token.rootcertbundle`), the key named by libtrust's key
 // ID. Issuer "test-issuer", audience (service) "test-registry", subject
-// "alice", valid from 10 s ago for 5 minutes. Used by relay_upstream_test
-// and by the integration test bed; no I/O.
+// "alice", valid from 10 s ago for 5 minutes; and the reading of a token
+// request's form. Used by relay_upstream_test and by the integration test
+// bed; no I/O.
 #pragma once
 
 #include <openssl/evp.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace crimirror::test_support {
@@ -27,5 +29,10 @@ std::string LibtrustKeyId(EVP_PKEY* key);
 // A token granting `scopes` ("repository:library/demo:pull,push"; malformed
 // scopes are skipped), signed with the RSA `key`.
 std::string MintRegistryToken(EVP_PKEY* key, const std::vector<std::string>& scopes);
+
+// Every value of `name`, decoded, in `form`: the body of a token request
+// (application/x-www-form-urlencoded) or the query of its URL, without the
+// '?' ("service=r&scope=repository%3Aa%3Apull"). '+' decodes to a space.
+std::vector<std::string> FormValues(std::string_view form, std::string_view name);
 
 }  // namespace crimirror::test_support

@@ -1,43 +1,16 @@
 // Copyright cri-mirror authors.
 #include "tests/integration/testbed/token_server.h"
 
-#include <curl/curl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/string_view.h"
+#include "tests/support/registry_token.h"
 
 namespace crimirror::testbed {
 namespace {
-
-std::string FormDecode(absl::string_view value) {
-  std::string plus_as_space(value);
-  for (char& c : plus_as_space) {
-    if (c == '+') c = ' ';
-  }
-  int length = 0;
-  char* raw = curl_easy_unescape(nullptr, plus_as_space.c_str(),
-                                 static_cast<int>(plus_as_space.size()), &length);
-  std::string decoded(raw, static_cast<std::size_t>(length));
-  curl_free(raw);
-  return decoded;
-}
-
-// Every value of `name` in an application/x-www-form-urlencoded body.
-std::vector<std::string> FormValues(const std::string& form, absl::string_view name) {
-  std::vector<std::string> values;
-  for (absl::string_view pair : absl::StrSplit(form, '&')) {
-    std::size_t eq = pair.find('=');
-    if (eq != absl::string_view::npos && pair.substr(0, eq) == name) {
-      values.push_back(FormDecode(pair.substr(eq + 1)));
-    }
-  }
-  return values;
-}
 
 MHD_Result Access(void* cls, MHD_Connection* connection, const char* /*url*/, const char* method,
                   const char* /*version*/, const char* upload_data, size_t* upload_data_size,
@@ -97,14 +70,14 @@ TokenServer::~TokenServer() {
 std::string TokenServer::Url() const { return absl::StrCat("http://127.0.0.1:", port_, "/token"); }
 
 TokenServer::Answer TokenServer::Handle(const std::string& method, const std::string& form) {
-  const std::vector<std::string> grant = FormValues(form, "grant_type");
-  const std::vector<std::string> refresh = FormValues(form, "refresh_token");
+  const std::vector<std::string> grant = test_support::FormValues(form, "grant_type");
+  const std::vector<std::string> refresh = test_support::FormValues(form, "refresh_token");
   if (method != "POST" || grant != std::vector<std::string>{"refresh_token"} ||
       refresh != std::vector<std::string>{refresh_token_}) {
     return {401, R"({"errors":[{"code":"UNAUTHORIZED"}]})"};
   }
   ++issued_;
-  return {200, absl::StrCat(R"({"access_token":")", signer_->Mint(FormValues(form, "scope")),
+  return {200, absl::StrCat(R"({"access_token":")", signer_->Mint(test_support::FormValues(form, "scope")),
                             R"(","expires_in":300})")};
 }
 

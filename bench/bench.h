@@ -24,13 +24,15 @@ struct BenchOptions {
   uint64_t image_mib = 1024;
   // Empty: every figure; otherwise one figure id (see kFigureIds).
   std::string only;
+  // Length of the soak figure, in minutes.
+  uint64_t soak_minutes = 10;
   // Absolute path of the cri-mirror executable under test.
   std::string cri_mirror_binary;
 };
 
 // Figure ids accepted by --only, in table order.
 inline const std::vector<std::string> kFigureIds = {
-    "cri", "pull", "failover", "hosts-toml", "memory", "startup"};
+    "cri", "pull", "parallel", "failover", "hosts-toml", "memory", "load", "soak", "startup"};
 
 // Outcome of a row against its target.
 enum class Verdict {

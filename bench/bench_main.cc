@@ -29,11 +29,13 @@ constexpr char kDefaultBinary[] = "";
 
 constexpr char kUsage[] =
     "Usage: cri-mirror-bench [--repetitions N] [--smoke] [--image-mib M]\n"
-    "                        [--only ROW] [--cri-mirror PATH]\n"
+    "                        [--soak-minutes N] [--only ROW] [--cri-mirror PATH]\n"
     "  --repetitions N  median of N runs per figure (default 5)\n"
     "  --smoke          tiny sizes, one repetition, every row (CI)\n"
     "  --image-mib M    size of the big image of the pull/memory rows (default 1024)\n"
-    "  --only ROW       one of: cri, pull, failover, hosts-toml, memory, startup\n"
+    "  --soak-minutes N length of the soak row (default 10)\n"
+    "  --only ROW       one of: cri, pull, parallel, failover, hosts-toml, memory,\n"
+    "                   load, soak, startup\n"
     "  --cri-mirror P   cri-mirror binary (default: the one built with this tree)\n"
     "Needs root and the test bed's programs (see tests/integration/README.md).\n";
 
@@ -44,9 +46,15 @@ struct Figure {
 
 const std::vector<Figure>& Figures() {
   static const auto* figures = new std::vector<Figure>{
-      {"cri", RunCriOverhead},     {"pull", RunPullThroughput},
-      {"failover", RunFailover},   {"hosts-toml", RunContainerdFallback},
-      {"memory", RunMemory},       {"startup", RunStartup}};
+      {"cri", RunCriOverhead},
+      {"pull", RunPullThroughput},
+      {"parallel", RunParallelPulls},
+      {"failover", RunFailover},
+      {"hosts-toml", RunContainerdFallback},
+      {"memory", RunMemory},
+      {"load", [](Bed& bed) { return RunLoadAndSoak(bed, true, false); }},
+      {"soak", [](Bed& bed) { return RunLoadAndSoak(bed, false, true); }},
+      {"startup", RunStartup}};
   return *figures;
 }
 
@@ -58,7 +66,7 @@ std::string ParseFlags(int argc, char** argv, BenchOptions* options) {
     if (flag == "--help" || flag == "-h") return "help";
     if (flag == "--smoke") {
       options->smoke = true;
-    } else if (flag == "--repetitions" || flag == "--image-mib") {
+    } else if (flag == "--repetitions" || flag == "--image-mib" || flag == "--soak-minutes") {
       const char* v = value();
       uint64_t n = 0;
       if (v == nullptr || !absl::SimpleAtoi(v, &n) || n == 0) {
@@ -66,6 +74,7 @@ std::string ParseFlags(int argc, char** argv, BenchOptions* options) {
       }
       if (flag == "--repetitions") options->repetitions = static_cast<int>(n);
       if (flag == "--image-mib") options->image_mib = n;
+      if (flag == "--soak-minutes") options->soak_minutes = n;
     } else if (flag == "--only" || flag == "--cri-mirror") {
       const char* v = value();
       if (v == nullptr) return absl::StrCat(flag, " needs a value");

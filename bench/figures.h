@@ -31,9 +31,18 @@ std::vector<Row> RunFailover(Bed& bed);
 // (second containerd), capped.
 std::vector<Row> RunContainerdFallback(Bed& bed);
 
-// "memory": cri-mirror's peak RSS idle and during 8 parallel pulls of the
-// big image.
+// "parallel": 8 different images pulled at once, direct vs through; and
+// cri-mirror's CPU seconds per relayed GiB.
+std::vector<Row> RunParallelPulls(Bed& bed);
+
+// "memory": cri-mirror's anonymous memory idle and under a 64-client load
+// plus 8 parallel pulls of the big image; peak RSS as information.
 std::vector<Row> RunMemory(Bed& bed);
+
+// "load" (when `load`): 100k CRI calls from 64 clients while 8 images are
+// pulled, none may fail. "soak" (when `soak`): rounds of the same for
+// --soak-minutes, RSS flat after the first.
+std::vector<Row> RunLoadAndSoak(Bed& bed, bool load, bool soak);
 
 // "startup": exec of cri-mirror to its socket answering ListImages.
 std::vector<Row> RunStartup(Bed& bed);

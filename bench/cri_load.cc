@@ -1,0 +1,71 @@
+// Copyright cri-mirror authors.
+#include "bench/cri_load.h"
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/stats.h"
+
+namespace crimirror::bench {
+namespace {
+
+bool Deadlined(const std::function<grpc::Status(grpc::ClientContext*)>& rpc) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return rpc(&context).ok();
+}
+
+}  // namespace
+
+Call ImageStatusCall(const std::string& image) {
+  runtime::v1::ImageStatusRequest request;
+  request.mutable_image()->set_image(image);
+  return [request](ImageService& stub) {
+    runtime::v1::ImageStatusResponse response;
+    return Deadlined(
+        [&](grpc::ClientContext* ctx) { return stub.ImageStatus(ctx, request, &response); });
+  };
+}
+
+Call ListImagesCall() {
+  return [](ImageService& stub) {
+    runtime::v1::ListImagesResponse response;
+    return Deadlined([&](grpc::ClientContext* ctx) {
+      return stub.ListImages(ctx, runtime::v1::ListImagesRequest(), &response);
+    });
+  };
+}
+
+Load RunLoad(ImageService& stub, const std::vector<Call>& calls, int clients, int calls_each) {
+  std::vector<std::vector<double>> latencies(clients);
+  std::vector<uint64_t> failures(clients, 0);
+  std::vector<std::thread> threads;
+  const absl::Time start = absl::Now();
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      latencies[c].reserve(calls_each);
+      for (int i = 0; i < calls_each; ++i) {
+        const absl::Time t = absl::Now();
+        if (!calls[(c + i) % calls.size()](stub)) ++failures[c];
+        latencies[c].push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const double wall = absl::ToDoubleSeconds(absl::Now() - start);
+  std::vector<double> all;
+  for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  Load load;
+  load.p50_us = Percentile(all, 50);
+  load.p99_us = Percentile(all, 99);
+  load.calls = all.size();
+  load.calls_per_second = wall > 0 ? static_cast<double>(all.size()) / wall : 0;
+  for (uint64_t f : failures) load.failures += f;
+  load.ok = load.failures == 0;
+  return load;
+}
+
+}  // namespace crimirror::bench

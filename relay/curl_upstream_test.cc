@@ -740,6 +740,48 @@ TEST_F(CurlUpstreamTest, InsecureSkipVerifyConnects) {
   EXPECT_EQ((*r)->status(), 200);
 }
 
+// Issue 10 defect 1: the TLS material cache was keyed by the files alone, so
+// the first host loaded decided insecure_skip_verify for every host naming
+// the same ca_file, and a reload turning it off changed nothing.
+TEST_F(CurlUpstreamTest, InsecureSkipVerifyDoesNotLeakToHostSharingCaFile) {
+  config::HostSettings skipping = Host(*tls_);
+  skipping.host = "skipping.example:443";
+  skipping.ca_file = P("ca.crt");
+  skipping.insecure_skip_verify = true;
+  config::HostSettings verifying = Host(*tls_);  // no tls_server_name: name mismatch
+  verifying.ca_file = P("ca.crt");
+  for (int round = 0; round < 2; ++round) {
+    UpstreamRequest request = Request(ManifestUrl(*tls_));
+    request.host_settings = skipping;
+    absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ((*r)->status(), 401);  // reached the registry (it wants Basic)
+    request.host_settings = verifying;
+    r = upstream_->Open(request);
+    ASSERT_FALSE(r.ok()) << "round " << round << ": verification was skipped";
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+    EXPECT_THAT(r.status().message(), HasSubstr("TLS"));
+    EXPECT_THAT(r.status().message(), HasSubstr(tls_->HostPort()));
+  }
+}
+
+TEST_F(CurlUpstreamTest, ReloadTurningInsecureSkipVerifyOffTakesEffect) {
+  config::HostSettings host = Host(*tls_);
+  host.ca_file = P("ca.crt");
+  host.insecure_skip_verify = true;
+  UpstreamRequest request = Request(ManifestUrl(*tls_));
+  request.host_settings = host;
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  request.host_settings->insecure_skip_verify = false;  // the reloaded table
+  r = upstream_->Open(request);
+  ASSERT_FALSE(r.ok()) << "insecure_skip_verify = false had no effect";
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  request.host_settings->insecure_skip_verify = true;  // and back on
+  r = upstream_->Open(request);
+  EXPECT_TRUE(r.ok()) << r.status();
+}
+
 TEST_F(CurlUpstreamTest, UnreadableCaFileIsFailedPreconditionNamingIt) {
   UpstreamRequest request = Request(ManifestUrl(*tls_));
   request.host_settings = Host(*tls_);

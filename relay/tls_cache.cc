@@ -16,12 +16,22 @@ std::string FileStamp(const std::string& path) {
   return absl::StrCat(path, "@", ec ? 0 : time.time_since_epoch().count());
 }
 
+// Every setting that affects verification or identity is in the key, not
+// only the files: two [host] tables may name the same ca_file with different
+// insecure_skip_verify (issue 10 defect 1: the first one loaded decided for
+// both, and a reload turning it off had no effect). The host key is in it
+// too, so no two tables ever share an entry.
+std::string CacheKey(const config::HostSettings& host, const std::string& system_ca_file) {
+  return absl::StrCat(host.host, "\n", host.insecure_skip_verify ? "insecure" : "verify", "\n",
+                      host.tls_server_name, "\n", system_ca_file, "\n", FileStamp(host.ca_file),
+                      "\n", FileStamp(host.client_cert), "\n", FileStamp(host.client_key));
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const HostTls>> TlsCache::Get(const config::HostSettings& host,
                                                              const std::string& system_ca_file) {
-  std::string key = absl::StrCat(FileStamp(host.ca_file), "\n", FileStamp(host.client_cert),
-                                 "\n", FileStamp(host.client_key));
+  const std::string key = CacheKey(host, system_ca_file);
   {
     absl::MutexLock lock(&mu_);
     auto it = cache_.find(key);

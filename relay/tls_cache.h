@@ -24,8 +24,11 @@ struct HostTls {
 // Thread-safe; at most 64 entries (cleared when full).
 class TlsCache {
  public:
-  // The material for `host`, loaded on first use and cached by the files'
-  // paths and modification times (a renewed CA file is picked up).
+  // The material for `host`, loaded on first use and cached by the [host]
+  // key, every setting that affects verification or identity
+  // (insecure_skip_verify, tls_server_name, the system bundle) and the
+  // files' paths and modification times (a renewed CA file is picked up).
+  // Two tables naming the same files never share an entry.
   // FailedPrecondition (from auth::LoadTlsMaterial) naming the file when one
   // cannot be read or parsed.
   absl::StatusOr<std::shared_ptr<const HostTls>> Get(const config::HostSettings& host,

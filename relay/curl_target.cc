@@ -70,6 +70,7 @@ absl::StatusOr<HostContext> MakeHostContext(CurlUpstream::Shared& shared,
   if (!parts.ok()) return parts.status();
   ctx.endpoint = *parts;
   ctx.authority = absl::StrCat(parts->host, ":", parts->port);
+  ctx.cancel = request.cancel;
   if (request.host_settings) {
     const config::HostSettings& host = *request.host_settings;
     ctx.server_name = absl::AsciiStrToLower(host.tls_server_name);

@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -55,6 +56,7 @@ struct HostContext {
   std::shared_ptr<const HostTls> tls;  // null when the host has no TLS settings
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration response_timeout = absl::Seconds(15);
+  std::shared_ptr<std::atomic<bool>> cancel;  // UpstreamRequest::cancel
 };
 
 // The endpoint and settings of `request`. FailedPrecondition when its TLS

@@ -41,6 +41,9 @@ namespace crimirror::relay::upstream_internal {
 namespace {
 
 constexpr std::size_t kMaxHeaderBytes = 256 * 1024;
+// Longest curl_multi_poll while a cancel flag is set: the flag is a plain
+// atomic (no wakeup), so this bounds how late a cancellation is seen.
+constexpr int kCancelPollMs = 25;
 
 bool IsHopByHopOrAuth(std::string_view name) {
   for (const char* banned : {"authorization", "proxy-authorization", "host", "cookie",
@@ -60,6 +63,7 @@ TransferSpec BaseSpec(const HostContext& ctx, const Target& target, std::string 
   TransferSpec spec;
   spec.method = std::move(method);
   spec.target = target;
+  spec.cancel = ctx.cancel;
   if (target.endpoint_host || target.same_hostname) spec.tls = ctx.tls;
   spec.client_identity = target.endpoint_host;
   if (target.endpoint_host || target.same_hostname) {
@@ -109,6 +113,7 @@ absl::StatusOr<std::size_t> CurlTransfer::Read(char* buf, std::size_t max) {
   if (max == 0) return 0;
   if (buf == nullptr) return absl::InvalidArgumentError("Read: null buffer");
   while (true) {
+    if (Cancelled()) return CancelledStatus();
     if (chunk_offset_ < chunk_.size()) {
       std::size_t n = std::min(max, chunk_.size() - chunk_offset_);
       std::memcpy(buf, chunk_.data() + chunk_offset_, n);
@@ -190,6 +195,10 @@ CurlTransfer::CurlTransfer(std::shared_ptr<CurlUpstream::Shared> shared, Transfe
     : shared_(std::move(shared)),
       spec_(std::move(spec)),
       what_(absl::StrCat(spec_.method, " ", Display(spec_.target.url))) {}
+
+absl::Status CurlTransfer::CancelledStatus() const {
+  return absl::CancelledError(absl::StrCat(what_, ": cancelled by the caller"));
+}
 
 absl::Status CurlTransfer::Failure() const {
   return StatusFromCurl(result_, what_, errbuf_.data());
@@ -321,11 +330,12 @@ absl::Status CurlTransfer::Drive(absl::FunctionRef<bool()> ready,
     if (!s.ok()) return s;
     CollectDone();
     if (ready() || done_) return absl::OkStatus();
+    if (Cancelled()) return CancelledStatus();
     absl::Time now = absl::Now();
     absl::Time limit = deadline();
     if (now >= limit) return absl::DeadlineExceededError(timeout_message());
-    int wait_ms = static_cast<int>(
-        std::clamp<int64_t>(absl::ToInt64Milliseconds(limit - now), 1, 1000));
+    int wait_ms = static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(limit - now), 1,
+                                                       spec_.cancel ? kCancelPollMs : 1000));
     s = MultiStatus(curl_multi_poll(multi_.get(), nullptr, 0, wait_ms, nullptr),
                     "curl_multi_poll");
     if (!s.ok()) return s;

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -41,6 +42,9 @@ struct TransferSpec {
   absl::Duration response_timeout = absl::Seconds(15);
   absl::Duration stall_timeout = absl::Minutes(2);
   std::string timeout_hint;  // where the timeouts come from, for messages
+  // UpstreamRequest::cancel: while set, the drive loop polls at most
+  // 25 ms at a time and a true flag ends it with Cancelled.
+  std::shared_ptr<std::atomic<bool>> cancel;
 };
 
 // The spec for a `method` request to `target` during a request to `ctx`'s
@@ -90,6 +94,8 @@ class CurlTransfer final : public UpstreamResponse {
   absl::Status Drive(absl::FunctionRef<bool()> ready, absl::FunctionRef<absl::Time()> deadline,
                      absl::FunctionRef<std::string()> timeout_message);
   void CollectDone();
+  bool Cancelled() const { return spec_.cancel && spec_.cancel->load(); }
+  absl::Status CancelledStatus() const;
   absl::Status Failure() const;
   static size_t OnHeader(char* data, size_t size, size_t count, void* self);
   static size_t OnBody(char* data, size_t size, size_t count, void* self);

@@ -915,6 +915,54 @@ TEST_F(CurlUpstreamTest, BlackHoleTlsHandshakeIsDeadlineExceeded) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
 
+// Cancels `flag` after `delay` from another thread.
+std::thread CancelLater(std::shared_ptr<std::atomic<bool>> flag, absl::Duration delay) {
+  return std::thread([flag, delay] {
+    absl::SleepFor(delay);
+    flag->store(true);
+  });
+}
+
+TEST_F(CurlUpstreamTest, CancelledOpenReturnsCancelledQuickly) {
+  FakeServer hole([](const FakeRequest&) { return std::nullopt; });
+  UpstreamRequest request =
+      Request(absl::StrCat("http://127.0.0.1:", hole.port(), "/v2/x/manifests/v1"));
+  request.host_settings = Host(*plain_);
+  request.host_settings->response_timeout = absl::Seconds(60);
+  request.cancel = std::make_shared<std::atomic<bool>>(false);
+  std::thread canceller = CancelLater(request.cancel, absl::Milliseconds(300));
+  absl::Time start = absl::Now();
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  absl::Duration elapsed = absl::Now() - start;
+  canceller.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr(absl::StrCat("127.0.0.1:", hole.port())));
+  EXPECT_LT(elapsed, absl::Seconds(5));  // generous: the target is ~50 ms after the flag
+}
+
+TEST_F(CurlUpstreamTest, CancelledReadReturnsCancelledQuickly) {
+  FakeServer stall([](const FakeRequest&) -> std::optional<std::string> {
+    return std::string(kHold) + "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nabc";
+  });
+  UpstreamRequest request =
+      Request(absl::StrCat("http://127.0.0.1:", stall.port(), "/v2/x/blobs/sha256:1"));
+  request.stall_timeout = absl::Seconds(60);
+  request.cancel = std::make_shared<std::atomic<bool>>(false);
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  char buf[1024];
+  ASSERT_TRUE((*r)->Read(buf, sizeof(buf)).ok());
+  std::thread canceller = CancelLater(request.cancel, absl::Milliseconds(300));
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::size_t> next = (*r)->Read(buf, sizeof(buf));
+  absl::Duration elapsed = absl::Now() - start;
+  canceller.join();
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.status().code(), absl::StatusCode::kCancelled) << next.status();
+  EXPECT_LT(elapsed, absl::Seconds(5));
+}
+
 TEST_F(CurlUpstreamTest, BodyStallIsDeadlineExceeded) {
   // Headers and three bytes, then silence on an open connection.
   FakeServer stall([](const FakeRequest&) -> std::optional<std::string> {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "auth/token.h"
 #include "relay/curl_handles.h"
 #include "relay/curl_shared.h"
 #include "relay/curl_status.h"
@@ -89,6 +90,13 @@ absl::StatusOr<HostContext> MakeHostContext(CurlUpstream::Shared& shared,
   }
   if (ctx.credentials.empty() && request.fallback_credentials) {
     ctx.credentials = *request.fallback_credentials;
+  }
+  if (auth::HasControlBytes(ctx.credentials.registry_token.Reveal())) {
+    // Issue 10 defect 5: never split the Authorization header.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the kubelet's registry_token for ", ctx.authority,
+        " contains control bytes (CR, LF, ...) and is not sent; fix the pull secret or "
+        "credential provider that produced it"));
   }
   return ctx;
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "auth/token.h"
 #include "relay/curl_shared.h"
 #include "relay/curl_status.h"
 
@@ -284,6 +285,12 @@ absl::Status CurlTransfer::ConfigureHeaders() {
     if (absl::Status s = AppendSlist(header_list_, absl::StrCat(name, ": ", value)); !s.ok()) {
       return s;
     }
+  }
+  if (spec_.authorization && auth::HasControlBytes(spec_.authorization->Reveal())) {
+    // Tokens are checked where they enter (realm answer, kubelet); this is
+    // the last line: a header is never split, whatever the source.
+    return absl::InvalidArgumentError(
+        absl::StrCat(what_, ": the Authorization value contains control bytes; not sent"));
   }
   if (spec_.authorization) {
     absl::Status s = AppendSlist(header_list_,

@@ -845,6 +845,54 @@ TEST_F(CurlUpstreamTest, KubeletRegistryTokenIsSentWithoutATokenFetch) {
   EXPECT_EQ(token_server_->hits(), hits_before);
 }
 
+// Issue 10 defect 5: a token with CR/LF would split the Authorization header.
+TEST_F(CurlUpstreamTest, KubeletRegistryTokenWithControlBytesIsRefused) {
+  FakeServer registry([](const FakeRequest&) -> std::optional<std::string> {
+    return HttpResponse(200, {}, "{}");
+  });
+  for (const std::string& token :
+       std::vector<std::string>{"tok\r\nX-Injected: 1", "tok\nX", std::string("a\0b", 3)}) {
+    UpstreamRequest request =
+        Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/manifests/v1"));
+    auth::Credentials kubelet;
+    kubelet.registry_token = config::Secret(token);
+    request.fallback_credentials = kubelet;
+    absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    EXPECT_THAT(r.status().message(), HasSubstr("registry_token"));
+    EXPECT_THAT(r.status().message(), HasSubstr("control bytes"));
+    EXPECT_THAT(r.status().message(), Not(HasSubstr("X-Injected")));
+  }
+  EXPECT_EQ(registry.hits(), 0);
+}
+
+TEST_F(CurlUpstreamTest, RealmTokenWithControlBytesIsRefused) {
+  FakeServer realm([](const FakeRequest&) -> std::optional<std::string> {
+    return HttpResponse(200, {"Content-Type: application/json"},
+                        R"({"token":"evil\r\nX-Injected: 1"})");
+  });
+  FakeServer registry([&realm](const FakeRequest& req) -> std::optional<std::string> {
+    if (req.Header("Authorization").empty()) {
+      return HttpResponse(401, {absl::StrCat(R"(WWW-Authenticate: Bearer realm="http://127.0.0.1:)",
+                                             realm.port(), R"(/token",service="s")")},
+                          "");
+    }
+    return HttpResponse(200, {}, "{}");
+  });
+  UpstreamRequest request =
+      Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/manifests/v1"));
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->status(), 401);
+  EXPECT_THAT(FindHeader((*r)->headers(), kAuthErrorHeader).value_or(""),
+              HasSubstr("control bytes"));
+  for (const FakeRequest& req : registry.requests()) {
+    EXPECT_EQ(req.Header("X-Injected"), "");
+    EXPECT_EQ(req.Header("Authorization"), "");
+  }
+}
+
 // The kubelet's identity_token drives the OAuth2 refresh-token POST.
 TEST_F(CurlUpstreamTest, KubeletIdentityTokenUsesTheRefreshTokenFlow) {
   UpstreamRequest request = Request(ManifestUrl(*token_));

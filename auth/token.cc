@@ -57,6 +57,14 @@ absl::Time LifetimeStart(const nlohmann::json& json, absl::Time now) {
 
 }  // namespace
 
+bool HasControlBytes(std::string_view token) {
+  for (char c : token) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<Token> ParseTokenResponse(std::string_view body, absl::Time now,
                                          std::string_view realm) {
   nlohmann::json json = nlohmann::json::parse(body, /*cb=*/nullptr, /*allow_exceptions=*/false);
@@ -64,6 +72,11 @@ absl::StatusOr<Token> ParseTokenResponse(std::string_view body, absl::Time now,
   if (!json.is_object()) return BadToken(realm, "JSON that is not an object");
   std::optional<std::string> token = TokenField(json);
   if (!token) return BadToken(realm, "no \"token\" or \"access_token\" field");
+  if (HasControlBytes(*token)) {
+    // Issue 10 defect 5: a CR/LF in a token would split the Authorization
+    // header and let the realm inject headers into registry requests.
+    return BadToken(realm, "a token containing control bytes (CR, LF, ...), refused");
+  }
   Token result;
   result.token = config::Secret(std::move(*token));
   result.expires = LifetimeStart(json, now) + Lifetime(json);

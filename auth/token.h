@@ -47,8 +47,13 @@ using TokenFetcherPtr = std::unique_ptr<TokenFetcher>;
 // non-empty), `expires_in` (seconds; absent or <= 0 -> kDefaultTokenLifetime)
 // and `issued_at` (RFC 3339; used as the start of the lifetime when it is
 // not after `now`, so a realm clock ahead of ours cannot extend a token).
-// Returns InvalidArgument naming `realm` for bodies that are not JSON objects
-// or carry no token. Never crashes on garbage.
+// Returns InvalidArgument naming `realm` for bodies that are not JSON objects,
+// carry no token or a token with control bytes (HasControlBytes). Never
+// crashes on garbage.
+// True when `token` holds a byte below 0x20 (CR, LF, TAB, NUL...) or DEL:
+// such a token must never be put in an Authorization header.
+bool HasControlBytes(std::string_view token);
+
 absl::StatusOr<Token> ParseTokenResponse(std::string_view body, absl::Time now,
                                          std::string_view realm);
 

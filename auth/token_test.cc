@@ -60,7 +60,19 @@ INSTANTIATE_TEST_SUITE_P(Table, RejectTokenResponseTest,
                          testing::Values("", "not json", "[1,2]", "\"token\"", "{}",
                                          R"({"token":42})", R"({"token":"a")",
                                          std::string("{\"token\":\"\xff\xfe\"}"),
+                                         R"({"token":"a\r\nX-Injected: 1"})",
+                                         R"({"access_token":"a\nb"})",
+                                         R"({"token":"a\u0000b"})", R"({"token":"a\tb"})",
+                                         R"({"token":"a\u007fb"})",
                                          std::string(10000, '[')));
+
+TEST(HasControlBytesTest, FlagsControlBytesOnly) {
+  EXPECT_FALSE(HasControlBytes("eyJhbGciOi.JIUzI1NiJ9-_~+/="));
+  EXPECT_TRUE(HasControlBytes("a\rb"));
+  EXPECT_TRUE(HasControlBytes("a\nb"));
+  EXPECT_TRUE(HasControlBytes(std::string_view("a\0b", 3)));
+  EXPECT_TRUE(HasControlBytes("a\x7f"));
+}
 
 TEST(TokenRequestTest, GetUrlEncodesServiceAndScopes) {
   EXPECT_EQ(TokenGetUrl("https://auth.example/token", "reg istry",

@@ -740,6 +740,48 @@ TEST_F(CurlUpstreamTest, InsecureSkipVerifyConnects) {
   EXPECT_EQ((*r)->status(), 200);
 }
 
+// Issue 10 defect 1: the TLS material cache was keyed by the files alone, so
+// the first host loaded decided insecure_skip_verify for every host naming
+// the same ca_file, and a reload turning it off changed nothing.
+TEST_F(CurlUpstreamTest, InsecureSkipVerifyDoesNotLeakToHostSharingCaFile) {
+  config::HostSettings skipping = Host(*tls_);
+  skipping.host = "skipping.example:443";
+  skipping.ca_file = P("ca.crt");
+  skipping.insecure_skip_verify = true;
+  config::HostSettings verifying = Host(*tls_);  // no tls_server_name: name mismatch
+  verifying.ca_file = P("ca.crt");
+  for (int round = 0; round < 2; ++round) {
+    UpstreamRequest request = Request(ManifestUrl(*tls_));
+    request.host_settings = skipping;
+    absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ((*r)->status(), 401);  // reached the registry (it wants Basic)
+    request.host_settings = verifying;
+    r = upstream_->Open(request);
+    ASSERT_FALSE(r.ok()) << "round " << round << ": verification was skipped";
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+    EXPECT_THAT(r.status().message(), HasSubstr("TLS"));
+    EXPECT_THAT(r.status().message(), HasSubstr(tls_->HostPort()));
+  }
+}
+
+TEST_F(CurlUpstreamTest, ReloadTurningInsecureSkipVerifyOffTakesEffect) {
+  config::HostSettings host = Host(*tls_);
+  host.ca_file = P("ca.crt");
+  host.insecure_skip_verify = true;
+  UpstreamRequest request = Request(ManifestUrl(*tls_));
+  request.host_settings = host;
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  request.host_settings->insecure_skip_verify = false;  // the reloaded table
+  r = upstream_->Open(request);
+  ASSERT_FALSE(r.ok()) << "insecure_skip_verify = false had no effect";
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  request.host_settings->insecure_skip_verify = true;  // and back on
+  r = upstream_->Open(request);
+  EXPECT_TRUE(r.ok()) << r.status();
+}
+
 TEST_F(CurlUpstreamTest, UnreadableCaFileIsFailedPreconditionNamingIt) {
   UpstreamRequest request = Request(ManifestUrl(*tls_));
   request.host_settings = Host(*tls_);
@@ -801,6 +843,54 @@ TEST_F(CurlUpstreamTest, KubeletRegistryTokenIsSentWithoutATokenFetch) {
   EXPECT_THAT(FindHeader((*refused)->headers(), kAuthErrorHeader).value_or(""),
               HasSubstr("registry_token"));
   EXPECT_EQ(token_server_->hits(), hits_before);
+}
+
+// Issue 10 defect 5: a token with CR/LF would split the Authorization header.
+TEST_F(CurlUpstreamTest, KubeletRegistryTokenWithControlBytesIsRefused) {
+  FakeServer registry([](const FakeRequest&) -> std::optional<std::string> {
+    return HttpResponse(200, {}, "{}");
+  });
+  for (const std::string& token :
+       std::vector<std::string>{"tok\r\nX-Injected: 1", "tok\nX", std::string("a\0b", 3)}) {
+    UpstreamRequest request =
+        Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/manifests/v1"));
+    auth::Credentials kubelet;
+    kubelet.registry_token = config::Secret(token);
+    request.fallback_credentials = kubelet;
+    absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    EXPECT_THAT(r.status().message(), HasSubstr("registry_token"));
+    EXPECT_THAT(r.status().message(), HasSubstr("control bytes"));
+    EXPECT_THAT(r.status().message(), Not(HasSubstr("X-Injected")));
+  }
+  EXPECT_EQ(registry.hits(), 0);
+}
+
+TEST_F(CurlUpstreamTest, RealmTokenWithControlBytesIsRefused) {
+  FakeServer realm([](const FakeRequest&) -> std::optional<std::string> {
+    return HttpResponse(200, {"Content-Type: application/json"},
+                        R"({"token":"evil\r\nX-Injected: 1"})");
+  });
+  FakeServer registry([&realm](const FakeRequest& req) -> std::optional<std::string> {
+    if (req.Header("Authorization").empty()) {
+      return HttpResponse(401, {absl::StrCat(R"(WWW-Authenticate: Bearer realm="http://127.0.0.1:)",
+                                             realm.port(), R"(/token",service="s")")},
+                          "");
+    }
+    return HttpResponse(200, {}, "{}");
+  });
+  UpstreamRequest request =
+      Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/manifests/v1"));
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->status(), 401);
+  EXPECT_THAT(FindHeader((*r)->headers(), kAuthErrorHeader).value_or(""),
+              HasSubstr("control bytes"));
+  for (const FakeRequest& req : registry.requests()) {
+    EXPECT_EQ(req.Header("X-Injected"), "");
+    EXPECT_EQ(req.Header("Authorization"), "");
+  }
 }
 
 // The kubelet's identity_token drives the OAuth2 refresh-token POST.
@@ -871,6 +961,54 @@ TEST_F(CurlUpstreamTest, BlackHoleTlsHandshakeIsDeadlineExceeded) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+}
+
+// Cancels `flag` after `delay` from another thread.
+std::thread CancelLater(std::shared_ptr<std::atomic<bool>> flag, absl::Duration delay) {
+  return std::thread([flag, delay] {
+    absl::SleepFor(delay);
+    flag->store(true);
+  });
+}
+
+TEST_F(CurlUpstreamTest, CancelledOpenReturnsCancelledQuickly) {
+  FakeServer hole([](const FakeRequest&) { return std::nullopt; });
+  UpstreamRequest request =
+      Request(absl::StrCat("http://127.0.0.1:", hole.port(), "/v2/x/manifests/v1"));
+  request.host_settings = Host(*plain_);
+  request.host_settings->response_timeout = absl::Seconds(60);
+  request.cancel = std::make_shared<std::atomic<bool>>(false);
+  std::thread canceller = CancelLater(request.cancel, absl::Milliseconds(300));
+  absl::Time start = absl::Now();
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  absl::Duration elapsed = absl::Now() - start;
+  canceller.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr(absl::StrCat("127.0.0.1:", hole.port())));
+  EXPECT_LT(elapsed, absl::Seconds(5));  // generous: the target is ~50 ms after the flag
+}
+
+TEST_F(CurlUpstreamTest, CancelledReadReturnsCancelledQuickly) {
+  FakeServer stall([](const FakeRequest&) -> std::optional<std::string> {
+    return std::string(kHold) + "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nabc";
+  });
+  UpstreamRequest request =
+      Request(absl::StrCat("http://127.0.0.1:", stall.port(), "/v2/x/blobs/sha256:1"));
+  request.stall_timeout = absl::Seconds(60);
+  request.cancel = std::make_shared<std::atomic<bool>>(false);
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  char buf[1024];
+  ASSERT_TRUE((*r)->Read(buf, sizeof(buf)).ok());
+  std::thread canceller = CancelLater(request.cancel, absl::Milliseconds(300));
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::size_t> next = (*r)->Read(buf, sizeof(buf));
+  absl::Duration elapsed = absl::Now() - start;
+  canceller.join();
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.status().code(), absl::StatusCode::kCancelled) << next.status();
+  EXPECT_LT(elapsed, absl::Seconds(5));
 }
 
 TEST_F(CurlUpstreamTest, BodyStallIsDeadlineExceeded) {

@@ -6,6 +6,13 @@ crimirror_library(NAME relay_upstream
     upstream.cc
     curl_upstream.cc
     curl_handles.cc
+    curl_opener.cc
+    curl_pool.cc
+    curl_status.cc
+    curl_target.cc
+    curl_token_fetcher.cc
+    curl_transfer.cc
+    tls_cache.cc
   PUBLIC_DEPS
     crimirror::auth
     crimirror::config

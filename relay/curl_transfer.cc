@@ -1,0 +1,413 @@
+#include "relay/curl_transfer.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "auth/token.h"
+#include "relay/curl_shared.h"
+#include "relay/curl_status.h"
+
+// Streaming primitive (why Open/Read look the way they do)
+// ---------------------------------------------------------
+// Each response owns one easy handle inside its own multi handle and is
+// driven only by the thread that calls Open()/Read(): no I/O threads, no
+// unbounded queues. Open() calls curl_multi_perform/curl_multi_poll until the
+// header callback has seen the blank line that ends the final (non-1xx)
+// response headers. From then on the write callback keeps at most ONE libcurl
+// write chunk (<= CURLOPT_BUFFERSIZE) in `chunk_`: when a second chunk arrives
+// while the first is not yet consumed, the callback returns
+// CURL_WRITEFUNC_PAUSE, libcurl keeps that chunk and stops reading the
+// socket. Read() hands out bytes from `chunk_`; once it is empty it unpauses
+// the transfer and drives the multi handle until the next chunk (or the end,
+// or an error) arrives. While Read() drives, the write callback copies the
+// chunks straight into the caller's buffer until it is full (only what does
+// not fit goes to `chunk_`), so a body byte is copied once in user space,
+// not twice. Memory per response is therefore bounded by two chunks, and a
+// slow reader (containerd) leaves data in the kernel socket buffers until
+// the TCP window closes: the registry is slowed down instead of our memory
+// growing. This is the curl counterpart of the io.Pipe in
+// containerd's core/remotes/docker/fetcher.go. The stall timeout measures
+// only time spent waiting for the network inside Read(), never time the
+// caller spends not reading.
+
+namespace crimirror::relay::upstream_internal {
+namespace {
+
+constexpr std::size_t kMaxHeaderBytes = 256 * 1024;
+// Longest curl_multi_poll while a cancel flag is set: the flag is a plain
+// atomic (no wakeup), so this bounds how late a cancellation is seen.
+constexpr int kCancelPollMs = 25;
+
+bool IsHopByHopOrAuth(std::string_view name) {
+  for (const char* banned : {"authorization", "proxy-authorization", "host", "cookie",
+                             "connection", "content-length", "transfer-encoding", "expect"}) {
+    if (absl::EqualsIgnoreCase(Sv(name), banned)) return true;
+  }
+  return false;
+}
+
+long Millis(absl::Duration d) {
+  return static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
+}
+
+}  // namespace
+
+TransferSpec BaseSpec(const HostContext& ctx, const Target& target, std::string method) {
+  TransferSpec spec;
+  spec.method = std::move(method);
+  spec.target = target;
+  spec.cancel = ctx.cancel;
+  if (target.endpoint_host || target.same_hostname) spec.tls = ctx.tls;
+  spec.client_identity = target.endpoint_host;
+  if (target.endpoint_host || target.same_hostname) {
+    spec.connect_timeout = ctx.connect_timeout;
+    spec.response_timeout = ctx.response_timeout;
+    spec.timeout_hint = absl::StrCat(" of [host.\"", ctx.authority, "\"]");
+  }
+  return spec;
+}
+
+absl::StatusOr<std::unique_ptr<CurlTransfer>> CurlTransfer::Start(
+    std::shared_ptr<CurlUpstream::Shared> shared, TransferSpec spec) {
+  std::unique_ptr<CurlTransfer> t(new CurlTransfer(std::move(shared), std::move(spec)));
+  absl::StatusOr<CurlMultiPtr> multi = t->shared_->pool.Take();
+  if (!multi.ok()) return multi.status();
+  t->multi_ = *std::move(multi);
+  absl::StatusOr<CurlEasyPtr> easy = NewCurlEasy();
+  if (!easy.ok()) return easy.status();
+  t->easy_ = *std::move(easy);
+  if (absl::Status s = t->Configure(); !s.ok()) return s;
+  if (absl::Status s = MultiStatus(curl_multi_add_handle(t->multi_.get(), t->easy_.get()),
+                                   "curl_multi_add_handle");
+      !s.ok()) {
+    return s;
+  }
+  t->attached_ = true;
+  if (absl::Status s = t->WaitForHeaders(); !s.ok()) return s;
+  return t;
+}
+
+CurlTransfer::~CurlTransfer() {
+  if (attached_) (void)curl_multi_remove_handle(multi_.get(), easy_.get());
+  easy_.reset();
+  // An unfinished transfer's connection was closed by the removal; a
+  // finished one stays in the multi's cache for the next request.
+  if (multi_) shared_->pool.Return(std::move(multi_));
+}
+
+std::optional<std::size_t> CurlTransfer::content_length() const {
+  std::optional<std::string> value = FindHeader(headers_, "content-length");
+  std::uint64_t length = 0;
+  if (!value || !absl::SimpleAtoi(*value, &length)) return std::nullopt;
+  return static_cast<std::size_t>(length);
+}
+
+absl::StatusOr<std::size_t> CurlTransfer::Read(char* buf, std::size_t max) {
+  if (max == 0) return 0;
+  if (buf == nullptr) return absl::InvalidArgumentError("Read: null buffer");
+  while (true) {
+    if (Cancelled()) return CancelledStatus();
+    if (chunk_offset_ < chunk_.size()) {
+      std::size_t n = std::min(max, chunk_.size() - chunk_offset_);
+      std::memcpy(buf, chunk_.data() + chunk_offset_, n);
+      chunk_offset_ += n;
+      if (chunk_offset_ == chunk_.size()) {
+        chunk_.clear();
+        chunk_offset_ = 0;
+      }
+      return n;
+    }
+    if (done_) return result_ == CURLE_OK ? absl::StatusOr<std::size_t>(0) : Failure();
+    absl::Status s = ReceiveInto(buf, max);
+    if (s.ok()) s = TopUp();
+    const std::size_t received = reader_received_;
+    reader_buf_ = nullptr;
+    reader_received_ = 0;
+    if (received > 0) return received;
+    if (!s.ok()) return s;
+  }
+}
+
+std::vector<std::string> CurlTransfer::HeaderValues(std::string_view name) const {
+  std::vector<std::string> values;
+  for (const auto& [key, value] : headers_) {
+    if (absl::EqualsIgnoreCase(key, Sv(name))) values.push_back(value);
+  }
+  return values;
+}
+
+void CurlTransfer::AddHeader(std::string name, std::string value) {
+  headers_.emplace_back(std::move(name), std::move(value));
+}
+
+absl::StatusOr<std::string> CurlTransfer::ReadAll(std::size_t limit) {
+  std::string body;
+  char buf[16 * 1024];
+  while (true) {
+    absl::StatusOr<std::size_t> n = Read(buf, sizeof(buf));
+    if (!n.ok()) return n.status();
+    if (*n == 0) return body;
+    if (body.size() + *n > limit) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(what_, ": response body larger than ", limit, " bytes"));
+    }
+    body.append(buf, *n);
+  }
+}
+
+absl::Status CurlTransfer::ReceiveInto(char* buf, std::size_t max) {
+  reader_buf_ = buf;
+  reader_max_ = max;
+  reader_received_ = 0;
+  if (paused_) {
+    paused_ = false;  // may deliver the held chunk right away
+    CURLcode rc = curl_easy_pause(easy_.get(), CURLPAUSE_CONT);
+    if (rc != CURLE_OK) return StatusFromCurl(rc, what_, errbuf_.data());
+    return absl::OkStatus();
+  }
+  absl::Time deadline = absl::Now() + spec_.stall_timeout;
+  return Drive([this] { return reader_received_ > 0 || chunk_offset_ < chunk_.size(); },
+               [deadline] { return deadline; },
+               [this] {
+                 return absl::StrCat(what_, ": no body bytes for ",
+                                     absl::FormatDuration(spec_.stall_timeout),
+                                     " (stall timeout); the registry stopped sending");
+               });
+}
+
+absl::Status CurlTransfer::TopUp() {
+  if (reader_received_ == 0 || reader_received_ == reader_max_ || paused_ || done_) {
+    return absl::OkStatus();
+  }
+  int running = 0;
+  absl::Status s = MultiStatus(curl_multi_perform(multi_.get(), &running), "curl_multi_perform");
+  CollectDone();
+  return s;
+}
+CurlTransfer::CurlTransfer(std::shared_ptr<CurlUpstream::Shared> shared, TransferSpec spec)
+    : shared_(std::move(shared)),
+      spec_(std::move(spec)),
+      what_(absl::StrCat(spec_.method, " ", Display(spec_.target.url))) {}
+
+absl::Status CurlTransfer::CancelledStatus() const {
+  return absl::CancelledError(absl::StrCat(what_, ": cancelled by the caller"));
+}
+
+absl::Status CurlTransfer::Failure() const {
+  return StatusFromCurl(result_, what_, errbuf_.data());
+}
+
+absl::Status CurlTransfer::Configure() {
+  CURL* e = easy_.get();
+  const CurlUpstream::Options& options = shared_->options;
+  absl::Status s = FirstError({
+      SetShareOpt(e, shared_->share.get()),
+      SetStringOpt(e, CURLOPT_URL, spec_.target.url),
+      SetStringOpt(e, CURLOPT_PROTOCOLS_STR, "http,https"),
+      SetLongOpt(e, CURLOPT_NOSIGNAL, 1L),
+      SetLongOpt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS)),
+      SetLongOpt(e, CURLOPT_CONNECTTIMEOUT_MS, Millis(spec_.connect_timeout)),
+      SetLongOpt(e, CURLOPT_BUFFERSIZE, static_cast<long>(options.buffer_size)),
+      SetPointerOpt(e, CURLOPT_ERRORBUFFER, errbuf_.data()),
+      SetStringOpt(e, CURLOPT_USERAGENT, options.user_agent),
+      SetLongOpt(e, CURLOPT_FOLLOWLOCATION, 0L),  // redirects are followed by hand
+      SetLongOpt(e, CURLOPT_TCP_KEEPALIVE, 1L),
+      SetCallbackOpt(e, CURLOPT_HEADERFUNCTION, &CurlTransfer::OnHeader),
+      SetPointerOpt(e, CURLOPT_HEADERDATA, this),
+      SetCallbackOpt(e, CURLOPT_WRITEFUNCTION, &CurlTransfer::OnBody),
+      SetPointerOpt(e, CURLOPT_WRITEDATA, this),
+  });
+  if (!s.ok()) return s;
+  if (!spec_.target.connect_to.empty()) {
+    if (s = AppendSlist(connect_to_, spec_.target.connect_to); !s.ok()) return s;
+    if (s = SetSlistOpt(e, CURLOPT_CONNECT_TO, connect_to_.get()); !s.ok()) return s;
+  }
+  if (s = ConfigureMethod(); !s.ok()) return s;
+  if (s = ConfigureTls(); !s.ok()) return s;
+  return ConfigureHeaders();
+}
+
+absl::Status CurlTransfer::ConfigureMethod() {
+  CURL* e = easy_.get();
+  if (spec_.method == "GET") return SetLongOpt(e, CURLOPT_HTTPGET, 1L);
+  if (spec_.method == "HEAD") return SetLongOpt(e, CURLOPT_NOBODY, 1L);
+  if (spec_.method == "POST" && spec_.post_form) {
+    const std::string& form = spec_.post_form->Reveal();
+    return FirstError({
+        SetOffOpt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(form.size())),
+        SetPointerOpt(e, CURLOPT_POSTFIELDS, const_cast<char*>(form.data())),
+    });
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "upstream method \"", spec_.method, "\" is not supported; the relay only sends GET and HEAD"));
+}
+
+absl::Status CurlTransfer::ConfigureTls() {
+  if (!spec_.tls) return absl::OkStatus();
+  CURL* e = easy_.get();
+  const auth::TlsMaterial& m = spec_.tls->material;
+  if (m.insecure_skip_verify) {
+    absl::Status s = FirstError({SetLongOpt(e, CURLOPT_SSL_VERIFYPEER, 0L),
+                                 SetLongOpt(e, CURLOPT_SSL_VERIFYHOST, 0L)});
+    if (!s.ok()) return s;
+  }
+  if (!spec_.tls->ca_bundle.empty()) {
+    if (absl::Status s = SetBlobOpt(e, CURLOPT_CAINFO_BLOB, spec_.tls->ca_bundle); !s.ok()) {
+      return s;
+    }
+  }
+  if (spec_.client_identity && !m.client_cert.empty()) {
+    return FirstError({SetStringOpt(e, CURLOPT_SSLCERT, m.client_cert),
+                       SetStringOpt(e, CURLOPT_SSLCERTTYPE, "PEM"),
+                       SetStringOpt(e, CURLOPT_SSLKEY, m.client_key),
+                       SetStringOpt(e, CURLOPT_SSLKEYTYPE, "PEM")});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CurlTransfer::ConfigureHeaders() {
+  for (const auto& [name, value] : spec_.forwarded) {
+    if (IsHopByHopOrAuth(name)) continue;
+    if (name.empty() || name.find_first_of(":\r\n") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what_, ": forwarded header \"", absl::CHexEscape(name.substr(0, 64)),
+          "\" has a bad name or a line break in its value"));
+    }
+    if (absl::Status s = AppendSlist(header_list_, absl::StrCat(name, ": ", value)); !s.ok()) {
+      return s;
+    }
+  }
+  if (spec_.authorization && auth::HasControlBytes(spec_.authorization->Reveal())) {
+    // Tokens are checked where they enter (realm answer, kubelet); this is
+    // the last line: a header is never split, whatever the source.
+    return absl::InvalidArgumentError(
+        absl::StrCat(what_, ": the Authorization value contains control bytes; not sent"));
+  }
+  if (spec_.authorization) {
+    absl::Status s = AppendSlist(header_list_,
+                                 absl::StrCat("Authorization: ", spec_.authorization->Reveal()));
+    if (!s.ok()) return s;
+  }
+  if (!header_list_) return absl::OkStatus();
+  return SetSlistOpt(easy_.get(), CURLOPT_HTTPHEADER, header_list_.get());
+}
+
+absl::Status CurlTransfer::WaitForHeaders() {
+  absl::Time start = absl::Now();
+  CURL* e = easy_.get();
+  const TransferSpec& spec = spec_;
+  // The response timeout counts from the moment the request could be sent
+  // (connected, TLS done); before that the connect timeout applies.
+  auto deadline = [start, e, &spec] {
+    curl_off_t pretransfer_us = 0;
+    if (curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us) == CURLE_OK &&
+        pretransfer_us > 0) {
+      return start + absl::Microseconds(pretransfer_us) + spec.response_timeout;
+    }
+    return start + spec.connect_timeout + spec.response_timeout;
+  };
+  absl::Status s = Drive([this] { return headers_done_; }, deadline, [this] {
+    return absl::StrCat(what_, ": no response headers within ",
+                        absl::FormatDuration(spec_.response_timeout),
+                        " (response timeout", spec_.timeout_hint,
+                        "); the registry accepted the connection but does not answer");
+  });
+  if (!s.ok()) return s;
+  if (headers_done_) return absl::OkStatus();
+  if (result_ != CURLE_OK) return Failure();
+  return absl::UnavailableError(
+      absl::StrCat(what_, ": the connection closed before any response headers"));
+}
+
+absl::Status CurlTransfer::Drive(absl::FunctionRef<bool()> ready,
+                                 absl::FunctionRef<absl::Time()> deadline,
+                                 absl::FunctionRef<std::string()> timeout_message) {
+  while (true) {
+    int running = 0;
+    absl::Status s = MultiStatus(curl_multi_perform(multi_.get(), &running), "curl_multi_perform");
+    if (!s.ok()) return s;
+    CollectDone();
+    if (ready() || done_) return absl::OkStatus();
+    if (Cancelled()) return CancelledStatus();
+    absl::Time now = absl::Now();
+    absl::Time limit = deadline();
+    if (now >= limit) return absl::DeadlineExceededError(timeout_message());
+    int wait_ms = static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(limit - now), 1,
+                                                       spec_.cancel ? kCancelPollMs : 1000));
+    s = MultiStatus(curl_multi_poll(multi_.get(), nullptr, 0, wait_ms, nullptr),
+                    "curl_multi_poll");
+    if (!s.ok()) return s;
+  }
+}
+
+void CurlTransfer::CollectDone() {
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_.get(), &left)) {
+    if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy_.get()) {
+      done_ = true;
+      result_ = msg->data.result;
+    }
+  }
+}
+
+size_t CurlTransfer::OnHeader(char* data, size_t size, size_t count, void* self) {
+  auto* t = static_cast<CurlTransfer*>(self);
+  std::size_t length = size * count;
+  t->header_bytes_ += length;
+  if (t->header_bytes_ > kMaxHeaderBytes) return 0;  // aborts with CURLE_WRITE_ERROR
+  std::string_view line(data, length);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (absl::StartsWith(Sv(line), "HTTP/")) {
+    // A new response (after 1xx): forget the previous one's headers.
+    t->headers_.clear();
+    t->headers_done_ = false;
+    std::size_t space = line.find(' ');
+    int code = 0;
+    if (space != std::string_view::npos &&
+        absl::SimpleAtoi(Sv(line.substr(space + 1, 3)), &code)) {
+      t->status_ = code;
+    }
+  } else if (line.empty()) {
+    if (t->status_ >= 200) t->headers_done_ = true;
+  } else if (std::size_t colon = line.find(':'); colon != std::string_view::npos) {
+    t->headers_.emplace_back(
+        std::string(absl::StripAsciiWhitespace(Sv(line.substr(0, colon)))),
+        std::string(absl::StripAsciiWhitespace(Sv(line.substr(colon + 1)))));
+  }
+  return length;
+}
+
+size_t CurlTransfer::OnBody(char* data, size_t size, size_t count, void* self) {
+  auto* t = static_cast<CurlTransfer*>(self);
+  const std::size_t length = size * count;
+  if (t->chunk_offset_ < t->chunk_.size()) {
+    t->paused_ = true;  // libcurl keeps this chunk until we unpause
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  // libcurl hands the body over in pieces of at most CURL_MAX_WRITE_SIZE
+  // (16 KiB) whatever CURLOPT_BUFFERSIZE is; filling the reader's buffer
+  // with every piece of one curl_multi_perform (not just the first) lets the
+  // relay send 256 KiB per send() instead of 16 KiB plus a poll each.
+  std::size_t direct = 0;
+  if (t->reader_buf_ != nullptr && t->reader_received_ < t->reader_max_) {
+    direct = std::min(length, t->reader_max_ - t->reader_received_);
+    std::memcpy(t->reader_buf_ + t->reader_received_, data, direct);
+    t->reader_received_ += direct;
+  }
+  if (direct < length) {
+    t->chunk_.assign(data + direct, length - direct);
+    t->chunk_offset_ = 0;
+  }
+  return length;
+}
+
+}  // namespace crimirror::relay::upstream_internal

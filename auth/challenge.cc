@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "log/echo.h"
 
 namespace crimirror::auth {
 namespace {
@@ -31,15 +32,9 @@ bool IsTokenChar(char c) {
 // RFC 7235 token68 adds '/' (and trailing '=' handled by the caller).
 bool IsToken68Char(char c) { return IsTokenChar(c) || c == '/'; }
 
-std::string Excerpt(std::string_view header) {
-  constexpr std::size_t kMax = 64;
-  if (header.size() <= kMax) return std::string(header);
-  return absl::StrCat(Sv(header.substr(0, kMax)), "...");
-}
-
 absl::Status Malformed(std::string_view header, std::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
-      "malformed WWW-Authenticate header \"", absl::CHexEscape(Excerpt(header)),
+      "malformed WWW-Authenticate header \"", log::Excerpt(header),
       "\": ", Sv(why), "; the registry sent a challenge that is not RFC 7235"));
 }
 

@@ -112,6 +112,16 @@ INSTANTIATE_TEST_SUITE_P(
                     RejectCase{"SchemeGluedToQuote", R"(Bearer"x")"}),
     [](const testing::TestParamInfo<RejectCase>& p) { return p.param.name; });
 
+// Issue 10 defect 11: what a registry sent is quoted in an escaped excerpt.
+TEST(RejectWwwAuthenticateTest, QuotesAnEscapedExcerptOnly) {
+  const std::string header = "Bearer realm=\"" + std::string(100000, 'x') + "\n";
+  absl::StatusOr<std::vector<Challenge>> got = ParseWwwAuthenticate(header);
+  ASSERT_FALSE(got.ok());
+  EXPECT_LT(got.status().message().size(), 500u);
+  EXPECT_THAT(got.status().message(), testing::HasSubstr("bytes in all"));
+  EXPECT_THAT(got.status().message(), testing::Not(testing::HasSubstr("\n")));
+}
+
 TEST(ParseWwwAuthenticateTest, NeverCrashesOnPrefixesOfValidHeaders) {
   const std::string header =
       R"(Bearer realm="https://a/t\"x",service="s, t",scope="repository:x:pull", Basic realm=y)";

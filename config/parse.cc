@@ -1,6 +1,7 @@
 // ParseConfig(): one pass over the toml++ tree that records every problem
 // instead of stopping at the first, so an operator fixes a config in one edit.
 #include "config/parse.h"
+#include "config/plain_http.h"
 
 #include <algorithm>
 #include <map>
@@ -736,7 +737,14 @@ absl::StatusOr<ParsedConfig> ParseConfig(std::string_view text,
   Validator validator(file_name);
   validator.ParseDocument(result.table());
   validator.WarnUnusedHosts();
-  return validator.Finish();
+  absl::StatusOr<ParsedConfig> parsed = validator.Finish();
+  if (parsed.ok()) {
+    for (Warning& warning : PlainHttpCredentialWarnings(parsed->config, parsed->locations,
+                                                        file_name_std)) {
+      parsed->warnings.push_back(std::move(warning));
+    }
+  }
+  return parsed;
 }
 
 }  // namespace crimirror::config

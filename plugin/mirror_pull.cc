@@ -1,9 +1,6 @@
 #include "plugin/mirror_pull.h"
 
 #include <chrono>
-#include <deque>
-#include <map>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -15,8 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "cri/api.grpc.pb.h"
+#include "log/echo.h"
 #include "log/log.h"
 #include "plugin/mirror_pull_flow.h"
+#include "plugin/mirror_pull_naming.h"
+#include "plugin/pull_queue.h"
+#include "relay/route.h"
 #include "resolver/resolve.h"
 
 namespace crimirror::plugin {
@@ -24,19 +25,9 @@ namespace {
 
 namespace internal = mirror_pull_internal;
 
-struct Waiter {
-  grpc::CallbackServerContext* context;
-  PullDone done;
-};
-
-// One backend pull and everyone waiting for it (coalescing, issue 4 "Config
-// and limits": the kubelet repeats PullImage once per candidate credential).
-struct PullJob {
-  std::string key;
-  internal::PullInput input;
-  std::vector<Waiter> waiters;  // guarded by Impl::mu_
-};
-using PullJobPtr = std::shared_ptr<PullJob>;
+// Bound on the start-up sweep of relay-named records: a containerd that does
+// not answer must not keep cri-mirror from serving.
+constexpr absl::Duration kStartupSweepTimeout = absl::Seconds(10);
 
 std::string BufferToString(const grpc::ByteBuffer& buffer) {
   std::vector<grpc::Slice> slices;
@@ -53,36 +44,38 @@ grpc::ByteBuffer StringToBuffer(const std::string& bytes) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
+// A whole message stays well below a client's metadata limit (issue 10
+// defect 11): an error listing many endpoints must not become
+// RESOURCE_EXHAUSTED at the client.
 grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+                      log::Shorten(status.message()));
 }
 
-// Coalescing key: the canonical reference and a SHA-256 of the credential, so that
+std::string LengthPrefixed(absl::string_view field) {
+  return absl::StrCat(field.size(), ":", field);
+}
+
+// Coalescing key: the canonical reference, the runtime handler, the pod
+// namespace (issue 10 defect 10: pulls for different handlers or namespaces
+// may be told apart by containerd) and a SHA-256 of the credential, so that
 // pulls with different credentials never share a result and no secret is
 // kept as a key.
 std::string CoalescingKey(const runtime::v1::PullImageRequest& request,
                           const resolver::Reference& reference) {
   const runtime::v1::AuthConfig& auth = request.auth();
-  std::string material = absl::StrCat(auth.username().size(), ":", auth.username(),
-                                      auth.password().size(), ":", auth.password(),
-                                      auth.auth().size(), ":", auth.auth(),
-                                      auth.identity_token().size(), ":", auth.identity_token(),
-                                      auth.registry_token().size(), ":", auth.registry_token());
+  std::string material = absl::StrCat(
+      LengthPrefixed(auth.username()), LengthPrefixed(auth.password()),
+      LengthPrefixed(auth.auth()), LengthPrefixed(auth.identity_token()),
+      LengthPrefixed(auth.registry_token()));
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(material.data()), material.size(), digest);
   OPENSSL_cleanse(material.data(), material.size());
   return absl::StrCat(reference.Canonical(), "\n",
+                      LengthPrefixed(request.image().runtime_handler()),
+                      LengthPrefixed(request.sandbox_config().metadata().namespace_()), "\n",
                       absl::BytesToHexString(absl::string_view(
                           reinterpret_cast<const char*>(digest), sizeof(digest))));
-}
-
-absl::Time CallerDeadline(const grpc::CallbackServerContext* context) {
-  const auto deadline = context->deadline();
-  if (deadline >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromChrono(deadline);
 }
 
 }  // namespace
@@ -90,23 +83,20 @@ absl::Time CallerDeadline(const grpc::CallbackServerContext* context) {
 class MirrorPullInterceptor::Impl {
  public:
   explicit Impl(MirrorPullOptions options);
-  ~Impl();
 
-  bool Intercept(grpc::CallbackServerContext* context, const grpc::ByteBuffer& request,
-                 PullDone done);
+  bool Pull(const grpc::ByteBuffer& request, PullCaller caller, PullDone done);
 
  private:
   // The compiled form of the config in force, rebuilt when it was swapped.
   std::shared_ptr<const resolver::CompiledConfig> Compiled();
-  // Builds the job for this request: null when its reference matches no rule
-  // (declined); InvalidArgument when the request or reference does not parse.
-  absl::StatusOr<PullJobPtr> Prepare(grpc::CallbackServerContext* context,
-                                     const grpc::ByteBuffer& request);
-  void Enqueue(PullJobPtr job, Waiter waiter);
-  void WorkerLoop();
-  void Run(const PullJobPtr& job);
-  bool AllWaitersGone(const PullJobPtr& job);
-  void Finish(const PullJobPtr& job, const grpc::Status& status, const grpc::ByteBuffer& response);
+  // Builds the input for this request: a null plan match when its reference
+  // matches no rule (declined); InvalidArgument when the request or
+  // reference does not parse.
+  absl::StatusOr<internal::PullInput> Prepare(const grpc::ByteBuffer& request);
+  internal::PullAnswer Run(const internal::PullInput& input,
+                           const internal::PullControl& control);
+  internal::NamingEnv Naming(const std::string& ns, absl::Time deadline) const;
+  void SweepAtStartUp();
 
   const MirrorPullOptions options_;
   std::unique_ptr<runtime::v1::ImageService::Stub> cri_;
@@ -117,11 +107,8 @@ class MirrorPullInterceptor::Impl {
   config::ConfigPtr compiled_for_ ABSL_GUARDED_BY(config_mu_);
   std::shared_ptr<const resolver::CompiledConfig> compiled_ ABSL_GUARDED_BY(config_mu_);
 
-  absl::Mutex mu_;
-  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<PullJobPtr> queue_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, PullJobPtr> in_flight_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> workers_;
+  // Last: its workers use the members above; destroyed (joined) first.
+  std::unique_ptr<internal::PullQueue> queue_;
 };
 
 MirrorPullInterceptor::Impl::Impl(MirrorPullOptions options)
@@ -133,17 +120,44 @@ MirrorPullInterceptor::Impl::Impl(MirrorPullOptions options)
   env_.cri = cri_.get();
   env_.images = images_.get();
   env_.channel = options_.backend;
-  for (int i = 0; i < options_.max_concurrent_pulls; ++i) {
-    workers_.emplace_back([this] { WorkerLoop(); });
-  }
+  // Before any pull starts: a sweep must never race a pull's own records.
+  SweepAtStartUp();
+  internal::PullQueue::Options queue;
+  queue.workers = options_.max_concurrent_pulls;
+  queue.max_queued = static_cast<std::size_t>(options_.max_queued_pulls);
+  queue_ = std::make_unique<internal::PullQueue>(
+      queue,
+      [this](const internal::PullInput& input, const internal::PullControl& control) {
+        return Run(input, control);
+      },
+      [this](const internal::PullInput& input) {
+        internal::SweepRelayRecords(Naming(input.namespace_, absl::Now() + kStartupSweepTimeout),
+                                    relay::RelayRepository(input.plan.reference))
+            .IgnoreError();
+      });
 }
 
-MirrorPullInterceptor::Impl::~Impl() {
-  {
-    absl::MutexLock lock(&mu_);
-    shutdown_ = true;
+internal::NamingEnv MirrorPullInterceptor::Impl::Naming(const std::string& ns,
+                                                        absl::Time deadline) const {
+  internal::NamingEnv naming;
+  naming.cri = cri_.get();
+  naming.images = images_.get();
+  naming.namespace_ = ns;
+  naming.relay_address = options_.relay_address;
+  naming.deadline = deadline;
+  return naming;
+}
+
+void MirrorPullInterceptor::Impl::SweepAtStartUp() {
+  const std::string ns = options_.config_store->Current()->server.namespace_;
+  absl::StatusOr<int> swept =
+      internal::SweepRelayRecords(Naming(ns, absl::Now() + kStartupSweepTimeout), "");
+  if (!swept.ok()) {
+    log::Warning("cannot look for relay-named image records left by an earlier run in "
+                 "containerd namespace ", ns, ": ", swept.status().message());
+  } else if (*swept > 0) {
+    log::Info("deleted ", *swept, " relay-named image record(s) left by an earlier run");
   }
-  for (std::thread& worker : workers_) worker.join();
 }
 
 std::shared_ptr<const resolver::CompiledConfig> MirrorPullInterceptor::Impl::Compiled() {
@@ -156,121 +170,53 @@ std::shared_ptr<const resolver::CompiledConfig> MirrorPullInterceptor::Impl::Com
   return compiled_;
 }
 
-absl::StatusOr<PullJobPtr> MirrorPullInterceptor::Impl::Prepare(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer& request) {
-  auto job = std::make_shared<PullJob>();
-  if (!job->input.request.ParseFromString(BufferToString(request))) {
+absl::StatusOr<internal::PullInput> MirrorPullInterceptor::Impl::Prepare(
+    const grpc::ByteBuffer& request) {
+  internal::PullInput input;
+  if (!input.request.ParseFromString(BufferToString(request))) {
     return absl::InvalidArgumentError("cri-mirror: PullImageRequest does not parse");
   }
-  const std::string& image = job->input.request.image().image();
+  const std::string& image = input.request.image().image();
   absl::StatusOr<resolver::Reference> reference = resolver::ParseReference(image);
   if (!reference.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("cri-mirror: image reference \"",
-                                                   absl::CHexEscape(image),
+                                                   log::Excerpt(image),
                                                    "\": ", reference.status().message()));
   }
   std::shared_ptr<const resolver::CompiledConfig> compiled = Compiled();
-  job->input.plan = compiled->Resolve(*reference);
-  if (!job->input.plan.Matched()) return PullJobPtr();
+  input.plan = compiled->Resolve(*reference);
+  if (!input.plan.Matched()) return input;
   const config::ServerSettings& server = compiled->config().server;
-  job->input.namespace_ = server.namespace_;
-  job->input.pull_timeout = server.pull_timeout;
-  job->input.deadline = std::min(CallerDeadline(context), absl::Now() + server.pull_timeout);
-  job->key = CoalescingKey(job->input.request, job->input.plan.reference);
-  return job;
+  input.namespace_ = server.namespace_;
+  input.pull_timeout = server.pull_timeout;
+  input.deadline = absl::Now() + server.pull_timeout;
+  return input;
 }
 
-bool MirrorPullInterceptor::Impl::Intercept(grpc::CallbackServerContext* context,
-                                            const grpc::ByteBuffer& request, PullDone done) {
-  absl::StatusOr<PullJobPtr> job = Prepare(context, request);
-  if (!job.ok()) {
-    done(ToGrpc(job.status()), grpc::ByteBuffer());
+bool MirrorPullInterceptor::Impl::Pull(const grpc::ByteBuffer& request, PullCaller caller,
+                                       PullDone done) {
+  absl::StatusOr<internal::PullInput> input = Prepare(request);
+  if (!input.ok()) {
+    done(ToGrpc(input.status()), grpc::ByteBuffer());
     return true;
   }
-  if (*job == nullptr) return false;
-  Enqueue(*std::move(job), Waiter{context, std::move(done)});
+  if (!input->plan.Matched()) return false;
+  const std::string key = CoalescingKey(input->request, input->plan.reference);
+  const std::string group = relay::RelayRepository(input->plan.reference);
+  queue_->Submit(key, group, *std::move(input), std::move(caller), std::move(done));
   return true;
 }
 
-void MirrorPullInterceptor::Impl::Enqueue(PullJobPtr job, Waiter waiter) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!shutdown_) {
-      auto it = in_flight_.find(job->key);
-      if (it != in_flight_.end()) {
-        log::Info("pull ", job->input.plan.reference.Canonical(),
-                  ": joining the identical pull in flight");
-        it->second->waiters.push_back(std::move(waiter));
-        return;
-      }
-      job->waiters.push_back(std::move(waiter));
-      in_flight_.emplace(job->key, job);
-      queue_.push_back(std::move(job));
-      return;
-    }
-  }
-  waiter.done(grpc::Status(grpc::StatusCode::CANCELLED, "cri-mirror is shutting down"),
-              grpc::ByteBuffer());
-}
-
-void MirrorPullInterceptor::Impl::WorkerLoop() {
-  for (;;) {
-    PullJobPtr job;
-    bool shutting_down;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](Impl* impl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl->mu_) {
-            return impl->shutdown_ || !impl->queue_.empty();
-          },
-          this));
-      if (queue_.empty()) return;  // shut down and drained
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      shutting_down = shutdown_;
-    }
-    if (shutting_down) {
-      Finish(job, grpc::Status(grpc::StatusCode::CANCELLED, "cri-mirror is shutting down"),
-             grpc::ByteBuffer());
-      continue;
-    }
-    Run(job);
-  }
-}
-
-bool MirrorPullInterceptor::Impl::AllWaitersGone(const PullJobPtr& job) {
-  absl::MutexLock lock(&mu_);
-  if (shutdown_) return true;
-  for (const Waiter& waiter : job->waiters) {
-    if (!waiter.context->IsCancelled()) return false;
-  }
-  return true;
-}
-
-void MirrorPullInterceptor::Impl::Run(const PullJobPtr& job) {
-  absl::StatusOr<std::string> image_ref = internal::RunMirrorPull(
-      env_, job->input, [this, &job] { return AllWaitersGone(job); });
+internal::PullAnswer MirrorPullInterceptor::Impl::Run(const internal::PullInput& input,
+                                                      const internal::PullControl& control) {
+  absl::StatusOr<std::string> image_ref = internal::RunMirrorPull(env_, input, control);
   if (!image_ref.ok()) {
-    log::Warning(image_ref.status().message());
-    Finish(job, ToGrpc(image_ref.status()), grpc::ByteBuffer());
-    return;
+    log::Warning(log::Shorten(image_ref.status().message()));
+    return {ToGrpc(image_ref.status()), grpc::ByteBuffer()};
   }
   runtime::v1::PullImageResponse response;
   response.set_image_ref(*image_ref);
-  Finish(job, grpc::Status::OK, StringToBuffer(response.SerializeAsString()));
-}
-
-void MirrorPullInterceptor::Impl::Finish(const PullJobPtr& job, const grpc::Status& status,
-                                         const grpc::ByteBuffer& response) {
-  std::vector<Waiter> waiters;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = in_flight_.find(job->key);
-    if (it != in_flight_.end() && it->second == job) in_flight_.erase(it);
-    waiters = std::move(job->waiters);
-    job->waiters.clear();
-  }
-  for (Waiter& waiter : waiters) waiter.done(status, response);
+  return {grpc::Status::OK, StringToBuffer(response.SerializeAsString())};
 }
 
 MirrorPullInterceptor::MirrorPullInterceptor(std::unique_ptr<Impl> impl)
@@ -286,6 +232,10 @@ absl::StatusOr<std::unique_ptr<MirrorPullInterceptor>> MirrorPullInterceptor::Cr
         "MirrorPullInterceptor: config_store, sessions, relay_address and backend are "
         "required");
   }
+  if (options.max_queued_pulls < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MirrorPullInterceptor: max_queued_pulls must be >= 1, got ", options.max_queued_pulls));
+  }
   if (options.max_concurrent_pulls < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "MirrorPullInterceptor: max_concurrent_pulls must be >= 1, got ",
@@ -297,7 +247,12 @@ absl::StatusOr<std::unique_ptr<MirrorPullInterceptor>> MirrorPullInterceptor::Cr
 
 bool MirrorPullInterceptor::Intercept(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer& request, PullDone done) {
-  return impl_->Intercept(context, request, std::move(done));
+  return impl_->Pull(request, CallerOf(context), std::move(done));
+}
+
+bool MirrorPullInterceptor::Pull(const grpc::ByteBuffer& request, PullCaller caller,
+                                 PullDone done) {
+  return impl_->Pull(request, std::move(caller), std::move(done));
 }
 
 }  // namespace crimirror::plugin

@@ -11,11 +11,20 @@
 // proxy forwards them unchanged); references that do not parse fail with
 // INVALID_ARGUMENT without any backend call.
 //
-// Pulls run on the interceptor's own worker threads, never on gRPC threads.
-// Identical concurrent pulls are coalesced into one backend pull. Every pull
-// has a budget ([server].pull_timeout). A failed pull through the relay is
-// retried once with the endpoints that served bad bytes excluded. Errors list
-// every endpoint tried and why, without secrets.
+// Pulls run on the interceptor's own worker threads, never on gRPC threads,
+// from a bounded queue (a full one answers RESOURCE_EXHAUSTED; a queued pull
+// whose callers all went away never starts). Identical concurrent pulls
+// (same reference, credential, runtime_handler and pod namespace) are
+// coalesced into one backend pull, which lasts until the latest deadline of
+// its callers, within a budget ([server].pull_timeout). A failed pull through
+// the relay is retried once with the endpoints that served bad bytes
+// excluded. Errors list every endpoint tried and why, without secrets, and
+// quote input only in excerpts (log/echo.h).
+//
+// Relay-named records never outlive a pull: at start-up every record named
+// "<relay address>/..." is deleted (containerd may keep them from a pull cut
+// short by a crash), and after a failed or cancelled pull those of its
+// repository (see mirror_pull_naming.h).
 #pragma once
 
 #include <memory>
@@ -42,6 +51,9 @@ struct MirrorPullOptions {
   std::shared_ptr<grpc::Channel> backend;
   // Worker threads for pulls in flight.
   int max_concurrent_pulls = 8;
+  // Pulls that may wait for a worker (identical pulls joining one count
+  // once); one more is refused with RESOURCE_EXHAUSTED.
+  int max_queued_pulls = 256;
 };
 
 class MirrorPullInterceptor final : public PullInterceptor {
@@ -55,6 +67,10 @@ class MirrorPullInterceptor final : public PullInterceptor {
 
   bool Intercept(grpc::CallbackServerContext* context, const grpc::ByteBuffer& request,
                  PullDone done) override;
+
+  // Intercept() for a caller that is not a gRPC server call (and for tests):
+  // `caller` tells when it went away and its deadline. Same contract.
+  bool Pull(const grpc::ByteBuffer& request, PullCaller caller, PullDone done);
 
  private:
   class Impl;

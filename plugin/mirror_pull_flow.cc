@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "log/echo.h"
 #include "log/log.h"
 #include "plugin/mirror_pull_ingest.h"
 #include "plugin/mirror_pull_naming.h"
@@ -23,6 +24,8 @@ constexpr absl::Duration kSessionMargin = absl::Minutes(1);
 // records behind would be worse than overrunning by seconds.
 constexpr absl::Duration kMinNamingTime = absl::Seconds(10);
 constexpr absl::Duration kCancelPoll = absl::Milliseconds(100);
+// How much of containerd's error a pull error quotes.
+constexpr std::size_t kMaxBackendMessage = 1024;
 
 struct OnceResult {
   grpc::Status status;
@@ -66,13 +69,13 @@ runtime::v1::PullImageRequest BackendRequest(const runtime::v1::PullImageRequest
 
 // The backend PullImage, cancellable while it runs. The call is bound to a
 // completion queue of this thread's own, which it polls (AsyncNext) while it
-// checks `cancelled` every kCancelPoll: the thread that waits is also the one
+// checks `control` every kCancelPoll: the thread that waits is also the one
 // that reads containerd's answer. With the callback API the answer of a pull
 // that had been quiet for a second waited up to 30 ms for one of gRPC's
 // callback threads to poll again (seen in the failover benchmark).
 grpc::Status CallBackendPull(runtime::v1::ImageService::StubInterface* cri,
                              const runtime::v1::PullImageRequest& request, absl::Time deadline,
-                             const CancelCheck& cancelled,
+                             const PullControl& control,
                              runtime::v1::PullImageResponse* response) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(deadline));
@@ -82,12 +85,24 @@ grpc::Status CallBackendPull(runtime::v1::ImageService::StubInterface* cri,
   call->Finish(response, &status, &queue);
   void* tag = nullptr;
   bool ok = false;
+  bool expired = false;
   while (queue.AsyncNext(&tag, &ok, absl::ToChronoTime(absl::Now() + kCancelPoll)) ==
          grpc::CompletionQueue::TIMEOUT) {
-    if (cancelled()) context.TryCancel();
+    // The callers' latest deadline moves when one joins (issue 10 defect
+    // 10), so it is checked here rather than set on the call.
+    if (control.deadline && absl::Now() >= control.deadline()) {
+      expired = true;
+      context.TryCancel();
+    } else if (control.cancelled && control.cancelled()) {
+      context.TryCancel();
+    }
   }
   queue.Shutdown();
   while (queue.Next(&tag, &ok)) {
+  }
+  if (expired && status.error_code() == grpc::StatusCode::CANCELLED) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the deadline of every caller waiting for this pull passed");
   }
   return status;
 }
@@ -99,7 +114,7 @@ absl::Duration SessionTtl(const PullInput& input) {
 
 OnceResult PullOnce(const PullEnv& env, const PullInput& input,
                     const resolver::EndpointPlan& plan,
-                    const std::optional<relay::KubeletAuth>& auth, const CancelCheck& cancelled) {
+                    const std::optional<relay::KubeletAuth>& auth, const PullControl& control) {
   OnceResult result;
   absl::StatusOr<relay::Session> session = env.sessions->Create(plan, auth, SessionTtl(input));
   if (!session.ok()) {
@@ -115,7 +130,7 @@ OnceResult PullOnce(const PullEnv& env, const PullInput& input,
   runtime::v1::PullImageResponse response;
   const absl::Time start = absl::Now();
   result.status = CallBackendPull(env.cri, BackendRequest(input.request, relay_ref, *session),
-                                  input.deadline, cancelled, &response);
+                                  input.deadline, control, &response);
   log::Debug("pull ", plan.reference.Canonical(), ": containerd's pull ended after ",
              absl::FormatDuration(absl::Now() - start), ": ",
              result.status.ok() ? "OK" : result.status.error_message());
@@ -138,7 +153,8 @@ std::string EndpointList(const resolver::EndpointPlan& plan) {
 
 absl::Status PullError(const PullInput& input, const resolver::EndpointPlan& plan,
                        const grpc::Status& backend, const std::vector<std::string>& history) {
-  std::string why = backend.error_message();
+  // containerd's message may quote what a registry sent (issue 10 defect 11).
+  std::string why = log::Shorten(backend.error_message(), kMaxBackendMessage);
   if (backend.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     absl::StrAppend(&why, " (the pull did not finish within [server].pull_timeout = ",
                     absl::FormatDuration(input.pull_timeout), " or the caller's deadline)");
@@ -214,13 +230,13 @@ resolver::EndpointPlan PlanWithout(const resolver::EndpointPlan& plan,
 }
 
 absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& input,
-                                          const CancelCheck& cancelled) {
+                                          const PullControl& control) {
   absl::StatusOr<std::optional<relay::KubeletAuth>> auth = KubeletAuthFrom(input.request.auth());
   if (!auth.ok()) return auth.status();
   resolver::EndpointPlan plan = input.plan;
   std::vector<std::string> history;
   for (int attempt = 1;; ++attempt) {
-    OnceResult result = PullOnce(env, input, plan, *auth, cancelled);
+    OnceResult result = PullOnce(env, input, plan, *auth, control);
     if (!result.attempts.empty()) history.push_back(result.attempts);
     if (result.status.ok()) {
       const absl::Time start = absl::Now();
@@ -231,7 +247,8 @@ absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& i
       log::Info("pull ", plan.reference.Canonical(), ": done, image ", result.image_ref);
       return result.image_ref;
     }
-    if (attempt == 1 && !result.excluded.empty() && !cancelled()) {
+    if (attempt == 1 && !result.excluded.empty() &&
+        !(control.cancelled && control.cancelled())) {
       resolver::EndpointPlan retry = PlanWithout(plan, result.excluded);
       if (!retry.endpoints.empty()) {
         log::Warning("pull ", plan.reference.Canonical(), ": retrying without ",

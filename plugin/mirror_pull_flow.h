@@ -19,9 +19,16 @@
 
 namespace crimirror::plugin::mirror_pull_internal {
 
-// Polled while the backend pull runs; true cancels it (the kubelet went
-// away, or the interceptor is shutting down).
-using CancelCheck = std::function<bool()>;
+// Polled while the backend pull runs.
+struct PullControl {
+  // True cancels the pull (every caller went away, or the interceptor is
+  // shutting down).
+  std::function<bool()> cancelled;
+  // The latest deadline among the pull's callers (coalesced callers may
+  // join later with a later one); the pull ends DEADLINE_EXCEEDED once it
+  // passed. Null: PullInput::deadline alone.
+  std::function<absl::Time()> deadline;
+};
 
 // Borrowed collaborators (thread-safe).
 struct PullEnv {
@@ -42,7 +49,8 @@ struct PullInput {
   // [server].namespace and pull_timeout of the config in force.
   std::string namespace_;
   absl::Duration pull_timeout;
-  // End of the whole pull's budget: min(kubelet deadline, start + pull_timeout).
+  // End of the whole pull's budget: start + pull_timeout. The callers'
+  // deadlines come from PullControl::deadline.
   absl::Time deadline;
 };
 
@@ -63,6 +71,6 @@ resolver::EndpointPlan PlanWithout(const resolver::EndpointPlan& plan,
 // status code and read "cri-mirror: pull of <ref> failed: <why>; endpoints
 // tried: <attempts>". Never contains a session password.
 absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& input,
-                                          const CancelCheck& cancelled);
+                                          const PullControl& control);
 
 }  // namespace crimirror::plugin::mirror_pull_internal

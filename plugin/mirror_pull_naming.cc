@@ -63,10 +63,26 @@ absl::Status DeleteImage(const NamingEnv& env, const std::string& name) {
   return ToAbsl(status);
 }
 
+absl::Status UpdateImage(const NamingEnv& env, const images_v1::Image& image) {
+  // No field mask: containerd then replaces target and labels.
+  auto context = NewContext(env, true);
+  images_v1::UpdateImageRequest request;
+  *request.mutable_image() = image;
+  images_v1::UpdateImageResponse response;
+  return ToAbsl(env.images->Update(context.get(), request, &response));
+}
+
+// What naming changed, to undo on failure.
+struct Changes {
+  std::vector<std::string> created;
+  std::vector<images_v1::Image> moved;  // as they were before
+};
+
 // Creates `name` pointing at `source`'s target; an existing record of that
-// name is updated to the same target. *created tells which happened.
+// name is updated to the same target and its previous state kept in
+// `changes` (issue 10 defect 8: a failed pull must not leave a tag moved).
 absl::Status CreateOrUpdate(const NamingEnv& env, const images_v1::Image& source,
-                            const std::string& name, bool* created) {
+                            const std::string& name, Changes* changes) {
   images_v1::Image image;
   image.set_name(name);
   *image.mutable_labels() = source.labels();
@@ -78,15 +94,30 @@ absl::Status CreateOrUpdate(const NamingEnv& env, const images_v1::Image& source
     *request.mutable_image() = image;
     images_v1::CreateImageResponse response;
     grpc::Status status = env.images->Create(context.get(), request, &response);
-    *created = status.ok();
+    if (status.ok()) changes->created.push_back(name);
     if (status.error_code() != grpc::StatusCode::ALREADY_EXISTS) return ToAbsl(status);
   }
-  // No field mask: containerd then replaces target and labels.
-  auto context = NewContext(env, true);
-  images_v1::UpdateImageRequest request;
-  *request.mutable_image() = image;
-  images_v1::UpdateImageResponse response;
-  return ToAbsl(env.images->Update(context.get(), request, &response));
+  absl::StatusOr<images_v1::Image> previous = GetImage(env, name);
+  if (!previous.ok()) return previous.status();
+  absl::Status updated = UpdateImage(env, image);
+  if (updated.ok() && previous->target().digest() != image.target().digest()) {
+    changes->moved.push_back(*std::move(previous));
+  }
+  return updated;
+}
+
+void Undo(const NamingEnv& env, const Changes& changes) {
+  for (const std::string& name : changes.created) {
+    absl::Status status = DeleteImage(env, name);
+    if (!status.ok()) log::Warning("cannot delete image record ", name, ": ", status.ToString());
+  }
+  for (const images_v1::Image& image : changes.moved) {
+    absl::Status status = UpdateImage(env, image);
+    if (!status.ok()) {
+      log::Warning("cannot point image record ", image.name(), " back at ",
+                   image.target().digest(), ": ", status.ToString());
+    }
+  }
 }
 
 // Polls CRI ImageStatus until it reports an image for `name` (present) or
@@ -150,6 +181,40 @@ std::vector<std::string> RelayImageNames(const std::string& relay_address,
   return names;
 }
 
+bool IsRelayRecordName(std::string_view name, std::string_view relay_address,
+                       std::string_view repository) {
+  if (relay_address.empty() || name.size() <= relay_address.size() + 1 ||
+      name.substr(0, relay_address.size()) != relay_address || name[relay_address.size()] != '/') {
+    return false;
+  }
+  if (repository.empty()) return true;
+  std::string_view rest = name.substr(relay_address.size() + 1);
+  return rest.size() > repository.size() && rest.substr(0, repository.size()) == repository &&
+         (rest[repository.size()] == ':' || rest[repository.size()] == '@');
+}
+
+absl::StatusOr<int> SweepRelayRecords(const NamingEnv& env, std::string_view repository) {
+  images_v1::ListImagesResponse listed;
+  {
+    auto context = NewContext(env, true);
+    grpc::Status status = env.images->List(context.get(), images_v1::ListImagesRequest(), &listed);
+    if (!status.ok()) return ToAbsl(status);
+  }
+  int deleted = 0;
+  for (const images_v1::Image& image : listed.images()) {
+    if (!IsRelayRecordName(image.name(), env.relay_address, repository)) continue;
+    absl::Status status = DeleteImage(env, image.name());
+    if (!status.ok()) {
+      log::Warning("cannot delete relay-named image record ", image.name(), ": ",
+                   status.ToString());
+      continue;
+    }
+    log::Info("deleted relay-named image record ", image.name());
+    ++deleted;
+  }
+  return deleted;
+}
+
 absl::Status NameUnderOriginalReference(const NamingEnv& env,
                                         const resolver::Reference& original) {
   const std::string relay_ref = relay::RelayPullReference(env.relay_address, original);
@@ -160,6 +225,8 @@ absl::Status NameUnderOriginalReference(const NamingEnv& env,
     return absl::OkStatus();
   }
   if (!pulled.ok()) {
+    // Not only NotFound: the record may exist and must not stay behind.
+    DeleteAll(env, {relay_ref});
     return absl::Status(pulled.status().code(),
                         absl::StrCat("cri-mirror: naming ", original.Canonical(),
                                      ": containerd has no image record ", relay_ref,
@@ -169,12 +236,10 @@ absl::Status NameUnderOriginalReference(const NamingEnv& env,
   const std::vector<std::string> relay_names =
       RelayImageNames(env.relay_address, original, target_digest);
   const std::vector<std::string> names = OriginalImageNames(original, target_digest);
-  std::vector<std::string> created;
+  Changes changes;
   absl::Status status;
   for (const std::string& name : names) {
-    bool was_created = false;
-    status = CreateOrUpdate(env, *pulled, name, &was_created);
-    if (was_created) created.push_back(name);
+    status = CreateOrUpdate(env, *pulled, name, &changes);
     if (!status.ok()) {
       status = absl::Status(status.code(), absl::StrCat("creating image record ", name, ": ",
                                                         status.message()));
@@ -183,7 +248,7 @@ absl::Status NameUnderOriginalReference(const NamingEnv& env,
   }
   if (status.ok()) status = WaitForCri(env, names.front(), true);
   if (!status.ok()) {
-    DeleteAll(env, created);
+    Undo(env, changes);
     DeleteAll(env, relay_names);
     return absl::Status(status.code() == absl::StatusCode::kOk ? absl::StatusCode::kInternal
                                                                : status.code(),

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -44,10 +45,25 @@ std::vector<std::string> RelayImageNames(const std::string& relay_address,
                                          const resolver::Reference& original,
                                          const std::string& target_digest);
 
+// Whether image record `name` is relay-named: "<relay_address>/" followed
+// by `repository` (a relay::RelayRepository()) and ':' or '@'; with an empty
+// `repository`, any name under "<relay_address>/". No image of anyone else
+// can have such a name: cri-mirror's relay owns that address. Pure.
+bool IsRelayRecordName(std::string_view name, std::string_view relay_address,
+                       std::string_view repository);
+
+// Deletes the records of env.namespace_ that IsRelayRecordName(name,
+// env.relay_address, repository) picks; returns how many. The caller makes
+// sure no pull that still needs them runs meanwhile. Errors: containerd's
+// List error; a failed delete is logged and skipped.
+absl::StatusOr<int> SweepRelayRecords(const NamingEnv& env, std::string_view repository);
+
 // Names the image pulled as RelayPullReference(relay_address, original)
 // under the original names and removes the relay-named records. On failure
-// removes the records it created and the relay-named ones, and returns an
-// error naming the reference (the backend's code, or Internal).
+// removes the records it created, points the ones it moved back at their
+// previous target (a tag that named another image keeps naming it), removes
+// the relay-named ones, and returns an error naming the reference (the
+// backend's code, or Internal).
 absl::Status NameUnderOriginalReference(const NamingEnv& env,
                                         const resolver::Reference& original);
 

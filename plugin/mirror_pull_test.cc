@@ -4,6 +4,8 @@
 // tests/integration/mirror_pull_test.cc.
 #include "plugin/mirror_pull.h"
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -41,6 +43,7 @@ struct FakeContainerd {
   std::vector<runtime::v1::PullImageRequest> pulls ABSL_GUARDED_BY(mu);
   grpc::Status pull_result;
   grpc::Status create_result;  // images.Create answers this when not OK
+  std::string fail_create_name;  // images.Create of this name answers create_result
   absl::Notification release;  // pulls wait for it when gated
   bool gated = false;
 };
@@ -99,7 +102,10 @@ class FakeImages final : public images_v1::Images::Service {
   grpc::Status Create(grpc::ServerContext* context, const images_v1::CreateImageRequest* request,
                       images_v1::CreateImageResponse*) override {
     if (!HasNamespace(context)) return NoNamespace();
-    if (!state_->create_result.ok()) return state_->create_result;
+    if (!state_->create_result.ok() && (state_->fail_create_name.empty() ||
+                                        state_->fail_create_name == request->image().name())) {
+      return state_->create_result;
+    }
     absl::MutexLock lock(&state_->mu);
     if (state_->images.count(request->image().name()) > 0) {
       return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "exists");
@@ -112,6 +118,13 @@ class FakeImages final : public images_v1::Images::Service {
     if (!HasNamespace(context)) return NoNamespace();
     absl::MutexLock lock(&state_->mu);
     state_->images[request->image().name()] = request->image();
+    return grpc::Status::OK;
+  }
+  grpc::Status List(grpc::ServerContext* context, const images_v1::ListImagesRequest*,
+                    images_v1::ListImagesResponse* response) override {
+    if (!HasNamespace(context)) return NoNamespace();
+    absl::MutexLock lock(&state_->mu);
+    for (const auto& [name, image] : state_->images) *response->add_images() = image;
     return grpc::Status::OK;
   }
   grpc::Status Delete(grpc::ServerContext* context, const images_v1::DeleteImageRequest* request,
@@ -179,11 +192,18 @@ class MirrorPullInterceptorTest : public ::testing::Test {
     rule.fallback_to_upstream = false;
     config->mirrors.push_back(rule);
     store_ = config::ConfigStore::CreateWithConfig("/nonexistent/config.toml", config);
+    StartInterceptor(8, 256);
+  }
+  // (Re)creates the interceptor under test.
+  void StartInterceptor(int workers, int max_queued) {
+    interceptor_.reset();
     MirrorPullOptions options;
     options.config_store = store_.get();
     options.sessions = &sessions_;
     options.relay_address = kRelay;
     options.backend = server_->InProcessChannel(grpc::ChannelArguments());
+    options.max_concurrent_pulls = workers;
+    options.max_queued_pulls = max_queued;
     auto interceptor = MirrorPullInterceptor::Create(options);
     ASSERT_TRUE(interceptor.ok()) << interceptor.status();
     interceptor_ = *std::move(interceptor);
@@ -201,6 +221,28 @@ class MirrorPullInterceptorTest : public ::testing::Test {
     request.mutable_auth()->set_username(user);
     request.mutable_sandbox_config()->mutable_metadata()->set_name("pod");
     return interceptor_->Intercept(&context_, Serialize(request), outcome->Callback());
+  }
+
+  // Pull() of `image` for `caller`, with a pod namespace and handler.
+  bool PullFor(const std::string& image, PullCaller caller, Outcome* outcome,
+               const std::string& handler = "runc", const std::string& pod_namespace = "ns") {
+    runtime::v1::PullImageRequest request;
+    request.mutable_image()->set_image(image);
+    request.mutable_image()->set_runtime_handler(handler);
+    request.mutable_sandbox_config()->mutable_metadata()->set_namespace_(pod_namespace);
+    return interceptor_->Pull(Serialize(request), std::move(caller), outcome->Callback());
+  }
+  void Plant(const std::string& name, const std::string& digest) {
+    images_v1::Image image;
+    image.set_name(name);
+    image.mutable_target()->set_digest(digest);
+    absl::MutexLock lock(&state_.mu);
+    state_.images[name] = image;
+  }
+  std::string TargetOf(const std::string& name) {
+    absl::MutexLock lock(&state_.mu);
+    auto it = state_.images.find(name);
+    return it == state_.images.end() ? "" : it->second.target().digest();
   }
 
   // Intercepts a pull of `image` and waits for its end; the failed status.
@@ -331,6 +373,205 @@ TEST_F(MirrorPullInterceptorTest, DestructionCancelsPullsInFlight) {
   ASSERT_TRUE(queued.done.HasBeenNotified());
   EXPECT_EQ(running.status.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_EQ(queued.status.error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// --- issue 10: queue bounds, cancellation, deadlines, record clean-up -------
+
+// A caller whose cancellation the test controls.
+struct TestCaller {
+  std::shared_ptr<std::atomic<bool>> gone = std::make_shared<std::atomic<bool>>(false);
+  PullCaller Get(absl::Time deadline = absl::InfiniteFuture()) const {
+    PullCaller caller;
+    caller.cancelled = [gone = gone] { return gone->load(); };
+    caller.deadline = deadline;
+    return caller;
+  }
+};
+
+// Defect 7: one worker busy, max_queued waiting: the next distinct pull is
+// refused at once with a message saying how many wait and what to do.
+TEST_F(MirrorPullInterceptorTest, FullQueueAnswersResourceExhausted) {
+  StartInterceptor(/*workers=*/1, /*max_queued=*/2);
+  state_.gated = true;
+  Outcome running, queued1, queued2, refused;
+  TestCaller caller;
+  ASSERT_TRUE(PullFor("nginx:1", caller.Get(), &running));
+  while (PullCount() < 1) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE(PullFor("nginx:2", caller.Get(), &queued1));
+  ASSERT_TRUE(PullFor("nginx:3", caller.Get(), &queued2));
+  ASSERT_TRUE(PullFor("nginx:4", caller.Get(), &refused));
+  ASSERT_TRUE(refused.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.status.error_message(),
+              HasSubstr("pull of docker.io/library/nginx:4 refused: 2 pulls are already queued "
+                        "behind 1 running (the queue holds at most 2); retry later"));
+  // Joining a queued pull is not refused.
+  Outcome joined;
+  ASSERT_TRUE(PullFor("nginx:3", caller.Get(), &joined));
+  EXPECT_FALSE(joined.done.HasBeenNotified());
+  state_.release.Notify();
+  for (Outcome* o : {&running, &queued1, &queued2, &joined}) {
+    ASSERT_TRUE(o->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EXPECT_TRUE(o->status.ok()) << o->status.error_message();
+  }
+  EXPECT_EQ(PullCount(), 3u);
+}
+
+// Defect 7: a queued pull whose callers all went away never reaches the
+// backend; its callers end CANCELLED.
+TEST_F(MirrorPullInterceptorTest, QueuedPullWhoseCallersAllCancelledNeverStarts) {
+  StartInterceptor(/*workers=*/1, /*max_queued=*/8);
+  state_.gated = true;
+  Outcome running, abandoned1, abandoned2;
+  TestCaller live, gone;
+  ASSERT_TRUE(PullFor("nginx:1", live.Get(), &running));
+  while (PullCount() < 1) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE(PullFor("busybox:1", gone.Get(), &abandoned1));
+  ASSERT_TRUE(PullFor("busybox:1", gone.Get(), &abandoned2));
+  gone.gone->store(true);
+  state_.release.Notify();
+  for (Outcome* o : {&abandoned1, &abandoned2}) {
+    ASSERT_TRUE(o->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EXPECT_EQ(o->status.error_code(), grpc::StatusCode::CANCELLED);
+    EXPECT_THAT(o->status.error_message(), HasSubstr("every caller went away"));
+  }
+  ASSERT_TRUE(running.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(running.status.ok()) << running.status.error_message();
+  EXPECT_EQ(PullCount(), 1u) << "a pull nobody waits for reached the backend";
+}
+
+// Defect 10: the pull lasts until the latest deadline of its callers, not
+// the first caller's.
+TEST_F(MirrorPullInterceptorTest, CoalescedPullTakesTheLatestDeadline) {
+  state_.gated = true;
+  Outcome early, late;
+  TestCaller caller;
+  ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(absl::Now() + absl::Milliseconds(300)), &early));
+  ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(absl::Now() + absl::Seconds(60)), &late));
+  absl::SleepFor(absl::Seconds(1));  // past the first caller's deadline
+  EXPECT_FALSE(late.done.HasBeenNotified()) << late.status.error_message();
+  state_.release.Notify();
+  ASSERT_TRUE(late.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(late.status.ok()) << late.status.error_message();
+  EXPECT_EQ(PullCount(), 1u);
+}
+
+// Defect 10: once every caller's deadline passed, the pull ends
+// DEADLINE_EXCEEDED.
+TEST_F(MirrorPullInterceptorTest, PullEndsWhenEveryCallersDeadlinePassed) {
+  state_.gated = true;
+  Outcome outcome;
+  TestCaller caller;
+  ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(absl::Now() + absl::Milliseconds(300)), &outcome));
+  ASSERT_TRUE(outcome.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(outcome.status.error_message(), HasSubstr("deadline"));
+}
+
+// Defect 10: another runtime handler or pod namespace is another pull.
+TEST_F(MirrorPullInterceptorTest, RuntimeHandlerAndPodNamespaceSeparatePulls) {
+  state_.gated = true;
+  Outcome a, same, other_handler, other_namespace;
+  TestCaller caller;
+  ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(), &a, "runc", "ns1"));
+  ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(), &same, "runc", "ns1"));
+  ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(), &other_handler, "kata", "ns1"));
+  ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(), &other_namespace, "runc", "ns2"));
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (PullCount() < 3 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  state_.release.Notify();
+  for (Outcome* o : {&a, &same, &other_handler, &other_namespace}) {
+    ASSERT_TRUE(o->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EXPECT_TRUE(o->status.ok()) << o->status.error_message();
+  }
+  EXPECT_EQ(PullCount(), 3u);
+}
+
+// Defect 8: relay-named records left by an earlier run are deleted at
+// start-up; nothing else is.
+TEST_F(MirrorPullInterceptorTest, StartUpSweepsRelayNamedRecordsOnly) {
+  const std::vector<std::string> kept = {
+      "docker.io/library/nginx:1.25", "127.0.0.1:5000/docker.io/library/nginx:1.25",
+      "127.0.0.1:50981/x:1", "sha256:" + std::string(64, 'c')};
+  for (const std::string& name : kept) Plant(name, kDigest);
+  Plant("127.0.0.1:5098/docker.io/library/nginx:1.25", kDigest);
+  Plant("127.0.0.1:5098/docker.io/library/nginx@" + kDigest, kDigest);
+  StartInterceptor(8, 256);
+  std::vector<std::string> sorted = kept;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(Names(), sorted);
+}
+
+// Defect 8: a failed pull (containerd made the record, then failed) leaves
+// no relay-named record of its repository.
+TEST_F(MirrorPullInterceptorTest, FailedPullSweepsItsRelayNamedRecords) {
+  Plant("127.0.0.1:5098/docker.io/library/nginx:1.25", kDigest);
+  Plant("127.0.0.1:5098/docker.io/library/nginx@" + kDigest, kDigest);
+  Plant("127.0.0.1:5098/docker.io/library/nginxother:1", kDigest);
+  state_.pull_result = grpc::Status(grpc::StatusCode::UNAVAILABLE, "unpack failed");
+  FailedPull("nginx:1.25");
+  EXPECT_THAT(Names(), ElementsAre("127.0.0.1:5098/docker.io/library/nginxother:1"));
+}
+
+// Defect 8: a cancelled pull leaves no relay-named record either.
+TEST_F(MirrorPullInterceptorTest, CancelledPullSweepsItsRelayNamedRecords) {
+  state_.gated = true;
+  Outcome outcome;
+  TestCaller caller;
+  ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(), &outcome));
+  while (PullCount() < 1) absl::SleepFor(absl::Milliseconds(5));
+  Plant("127.0.0.1:5098/docker.io/library/nginx:1.25", kDigest);  // as containerd would
+  caller.gone->store(true);
+  ASSERT_TRUE(outcome.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_THAT(Names(), IsEmpty());
+}
+
+// Defect 8: naming fails after it moved an existing tag: the tag points at
+// its previous image again.
+TEST_F(MirrorPullInterceptorTest, FailedNamingRestoresAMovedTag) {
+  const std::string old_digest = "sha256:" + std::string(64, 'e');
+  Plant("docker.io/library/nginx:1.25", old_digest);
+  state_.create_result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "metadata full");
+  state_.fail_create_name = "docker.io/library/nginx@" + kDigest;
+  const grpc::Status status = FailedPull("nginx:1.25");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(TargetOf("docker.io/library/nginx:1.25"), old_digest);
+  EXPECT_THAT(Names(), ElementsAre("docker.io/library/nginx:1.25"));
+}
+
+// Defect 11: a 120 kB reference is refused with a message of a few hundred
+// bytes.
+TEST_F(MirrorPullInterceptorTest, HugeReferenceIsEchoedOnlyInPart) {
+  const grpc::Status status = FailedPull("nginx:" + std::string(120 * 1024, 'A'));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(status.error_message().size(), 600u) << status.error_message().substr(0, 600);
+  EXPECT_THAT(status.error_message(), HasSubstr("bytes in all"));
+}
+
+TEST(MirrorPullNamingTest, IsRelayRecordName) {
+  using mirror_pull_internal::IsRelayRecordName;
+  struct Case {
+    std::string name;
+    std::string repository;
+    bool want;
+  };
+  const std::vector<Case> cases = {
+      {"127.0.0.1:5098/docker.io/library/nginx:1", "", true},
+      {"127.0.0.1:5098/docker.io/library/nginx:1", "docker.io/library/nginx", true},
+      {"127.0.0.1:5098/docker.io/library/nginx@" + kDigest, "docker.io/library/nginx", true},
+      {"127.0.0.1:5098/docker.io/library/nginxother:1", "docker.io/library/nginx", false},
+      {"127.0.0.1:5098/docker.io/library/nginx/sub:1", "docker.io/library/nginx", false},
+      {"127.0.0.1:50981/docker.io/library/nginx:1", "", false},
+      {"127.0.0.1:509/docker.io/library/nginx:1", "", false},
+      {"docker.io/library/nginx:1", "", false},
+      {"127.0.0.1:5098", "", false},
+      {"127.0.0.1:5098/", "", false},
+      {"sha256:" + kDigest, "", false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(IsRelayRecordName(c.name, kRelay, c.repository), c.want) << c.name;
+  }
 }
 
 // --- pure helpers -----------------------------------------------------------

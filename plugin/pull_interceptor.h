@@ -4,17 +4,42 @@
 // forwarded byte for byte.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include "absl/time/time.h"
+
 namespace crimirror::plugin {
 
 // Completion of an intercepted PullImage: an OK status with the serialized
 // PullImageResponse, or an error status (the buffer is then ignored).
 using PullDone = std::function<void(grpc::Status status, grpc::ByteBuffer response)>;
+
+// Who waits for a pull: a gRPC call (CallerOf) or any other caller.
+struct PullCaller {
+  // True once the caller went away (its call was cancelled or timed out);
+  // null: never. Called from any thread, must not block.
+  std::function<bool()> cancelled;
+  // The caller's deadline; InfiniteFuture when it has none.
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+// The caller behind `context`: its IsCancelled() and deadline (none when
+// the client set none, which gRPC reports as a far-future time). `context`
+// must outlive every use of the result.
+inline PullCaller CallerOf(grpc::CallbackServerContext* context) {
+  PullCaller caller;
+  caller.cancelled = [context] { return context->IsCancelled(); };
+  const auto deadline = context->deadline();
+  if (deadline < std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
+    caller.deadline = absl::FromChrono(deadline);
+  }
+  return caller;
+}
 
 class PullInterceptor {
  public:

@@ -9,7 +9,8 @@ namespace crimirror::relay {
 EndpointHealth::EndpointHealth(Options options)
     : initial_(std::max(options.initial, absl::Milliseconds(1))),
       max_(std::max(options.max, std::max(options.initial, absl::Milliseconds(1)))),
-      now_(options.now ? std::move(options.now) : Clock(absl::Now)) {}
+      now_(options.now ? std::move(options.now) : Clock(absl::Now)),
+      max_hosts_(std::max<std::size_t>(options.max_hosts, 1)) {}
 
 EndpointHealth::Options EndpointHealth::OptionsFrom(const config::ServerSettings& server) {
   Options options;
@@ -32,6 +33,7 @@ bool EndpointHealth::IsConnectionFailure(const absl::Status& status) {
 void EndpointHealth::RecordFailure(std::string_view host) {
   const absl::Time now = now_();
   absl::MutexLock lock(&mu_);
+  if (states_.find(host) == states_.end()) MakeRoom(now);
   State& state = states_[std::string(host)];
   state.consecutive_failures = std::min(state.consecutive_failures + 1, 62);
   absl::Duration backoff = initial_;
@@ -44,6 +46,30 @@ void EndpointHealth::RecordSuccess(std::string_view host) {
   absl::MutexLock lock(&mu_);
   auto it = states_.find(host);
   if (it != states_.end()) states_.erase(it);
+}
+
+void EndpointHealth::MakeRoom(absl::Time now) {
+  if (states_.size() < max_hosts_) return;
+  for (auto it = states_.begin(); it != states_.end();) {
+    // Back-off over for longer than the longest one: a fresh failure would
+    // start from `initial` again, as if never seen.
+    if (now - it->second.until > max_) {
+      it = states_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (states_.size() >= max_hosts_) {
+    auto oldest = std::min_element(states_.begin(), states_.end(), [](const auto& a, const auto& b) {
+      return a.second.last_failure < b.second.last_failure;
+    });
+    states_.erase(oldest);
+  }
+}
+
+std::size_t EndpointHealth::size() const {
+  absl::MutexLock lock(&mu_);
+  return states_.size();
 }
 
 bool EndpointHealth::IsBackedOff(std::string_view host) const {

@@ -5,6 +5,10 @@
 // first request of the first pull pays the connect timeout, later requests
 // and later pulls go straight to the next endpoint. Keyed by
 // resolver::Endpoint::host ("mirror:5000"), shared by all sessions.
+// Bounded (issue 10 defect 7: under a `*` rule every failing registry would
+// add an entry forever): an entry is forgotten once its back-off ended more
+// than `max` ago, and at most `max_hosts` are kept (the least recently
+// failed goes first).
 #pragma once
 
 #include <cstddef>
@@ -34,6 +38,8 @@ class EndpointHealth {
     absl::Duration initial = absl::Seconds(5);
     absl::Duration max = absl::Minutes(5);
     Clock now = absl::Now;
+    // Most hosts remembered at once.
+    std::size_t max_hosts = 1024;
   };
 
   explicit EndpointHealth(Options options);
@@ -59,6 +65,9 @@ class EndpointHealth {
   // least recently failed first (trying beats failing without trying).
   std::vector<std::size_t> Order(absl::Span<const std::string> hosts) const;
 
+  // Hosts remembered (backed off or not yet forgotten); for tests.
+  std::size_t size() const;
+
  private:
   struct State {
     int consecutive_failures = 0;
@@ -66,9 +75,14 @@ class EndpointHealth {
     absl::Time until = absl::InfinitePast();
   };
 
+  // Makes room for one more host: drops forgotten entries, then the least
+  // recently failed while full.
+  void MakeRoom(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const absl::Duration initial_;
   const absl::Duration max_;
   const Clock now_;
+  const std::size_t max_hosts_;
   mutable absl::Mutex mu_;
   std::map<std::string, State, std::less<>> states_ ABSL_GUARDED_BY(mu_);
 };

@@ -530,6 +530,29 @@ TEST(EndpointHealthTest, OrderSkipsBackedOffUnlessAllAre) {
   EXPECT_FALSE(EndpointHealth::IsConnectionFailure(absl::InvalidArgumentError("")));
 }
 
+// Issue 10 defect 7: under a `*` rule every failing registry host is
+// remembered; the table stays bounded, keeps the most recent failures and
+// forgets hosts whose back-off ended long ago.
+TEST(EndpointHealthTest, StaysBoundedUnderManyFailingHosts) {
+  FakeClock clock;
+  EndpointHealth::Options options{absl::Seconds(5), absl::Minutes(5), clock.AsFunction()};
+  options.max_hosts = 4;
+  EndpointHealth health(options);
+  for (int i = 0; i < 1000; ++i) {
+    health.RecordFailure(absl::StrCat("host", i, ":443"));
+    clock.Advance(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(health.size(), 4u);
+  EXPECT_TRUE(health.IsBackedOff("host999:443"));
+  EXPECT_TRUE(health.IsBackedOff("host996:443"));
+  EXPECT_FALSE(health.IsBackedOff("host995:443")) << "least recently failed is dropped";
+  // Long after every back-off ended, a new host makes the old ones go.
+  clock.Advance(absl::Minutes(11));
+  health.RecordFailure("new:443");
+  EXPECT_EQ(health.size(), 1u);
+  EXPECT_TRUE(health.IsBackedOff("new:443"));
+}
+
 // ---------------------------------------------------------------------------
 // Server
 // ---------------------------------------------------------------------------

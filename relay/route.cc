@@ -9,10 +9,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "log/echo.h"
 #include "relay/http_headers.h"
 
 namespace crimirror::relay {
 namespace {
+
+// Request input as it may appear in a message (issue 10 defect 11).
+std::string Echo(absl::string_view text) { return log::Excerpt(AsStd(text)); }
 
 bool IsLowerAlnum(char c) { return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'z'); }
 
@@ -66,18 +70,18 @@ bool IsTag(absl::string_view s) {
 absl::Status ValidateName(absl::string_view name) {
   std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
   if (parts.size() < 2) {
-    return absl::InvalidArgumentError(absl::StrCat("relay: name \"", name,
+    return absl::InvalidArgumentError(absl::StrCat("relay: name \"", Echo(name),
                                                    "\" must be <registry>/<repository>, e.g. "
                                                    "docker.io/library/nginx"));
   }
   if (!IsRegistryComponent(parts[0])) {
     return absl::InvalidArgumentError(
-        absl::StrCat("relay: invalid registry \"", parts[0], "\" in name"));
+        absl::StrCat("relay: invalid registry \"", Echo(parts[0]), "\" in name"));
   }
   for (std::size_t i = 1; i < parts.size(); ++i) {
     if (!IsRepositoryComponent(parts[i])) {
       return absl::InvalidArgumentError(
-          absl::StrCat("relay: invalid repository component \"", parts[i],
+          absl::StrCat("relay: invalid repository component \"", Echo(parts[i]),
                        "\" (lowercase letters, digits and single . _ __ - separators)"));
     }
   }
@@ -123,13 +127,13 @@ absl::StatusOr<Route> ParseReferenceRoute(RouteKind kind, absl::string_view name
   if (route.ref_is_digest) {
     if (!IsSupportedDigest(AsStd(ref))) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "relay: digest \"", ref, "\" is not sha256/sha384/sha512 with lowercase hex"));
+          "relay: digest \"", Echo(ref), "\" is not sha256/sha384/sha512 with lowercase hex"));
     }
   } else if (kind == RouteKind::kBlob) {
     return absl::InvalidArgumentError(
-        absl::StrCat("relay: blobs are fetched by digest, got \"", ref, "\""));
+        absl::StrCat("relay: blobs are fetched by digest, got \"", Echo(ref), "\""));
   } else if (!IsTag(ref)) {
-    return absl::InvalidArgumentError(absl::StrCat("relay: invalid tag \"", ref, "\""));
+    return absl::InvalidArgumentError(absl::StrCat("relay: invalid tag \"", Echo(ref), "\""));
   }
   return route;
 }

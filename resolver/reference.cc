@@ -14,10 +14,16 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "log/echo.h"
 #include "re2/re2.h"
 
 namespace crimirror::resolver {
 namespace {
+
+// Input as it may appear in a message (issue 10 defect 11).
+std::string Echo(absl::string_view text) {
+  return log::Excerpt(std::string_view(text.data(), text.size()));
+}
 
 constexpr absl::string_view kLegacyDockerHub = "index.docker.io";
 constexpr absl::string_view kLocalhost = "localhost";
@@ -147,7 +153,7 @@ absl::Status ValidateDigest(absl::string_view digest) {
   if (want == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid image reference: unsupported digest algorithm \"",
-                     algorithm, "\"; use sha256, sha384 or sha512"));
+                     Echo(algorithm), "\"; use sha256, sha384 or sha512"));
   }
   if (hex.size() != want) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -170,7 +176,7 @@ absl::Status FormatError(absl::string_view text) {
   std::string lowered = absl::AsciiStrToLower(text);
   if (RE2::FullMatch(lowered, ReferenceRegexp())) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid image reference \"", text,
+        absl::StrCat("invalid image reference \"", Echo(text),
                      "\": repository name must be lowercase"));
   }
   absl::string_view reason =
@@ -187,7 +193,7 @@ absl::Status FormatError(absl::string_view text) {
     reason = "empty tag or digest";
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("invalid image reference \"", text, "\": ", reason));
+      absl::StrCat("invalid image reference \"", Echo(text), "\": ", reason));
 }
 
 // Rejections that need no grammar: empty, oversized, bad bytes, and a bare
@@ -205,7 +211,7 @@ absl::Status CheckInput(absl::string_view text) {
   if (RE2::FullMatch(re2::StringPiece(text.data(), text.size()),
                      AnchoredIdentifierRegexp())) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "invalid repository name \"", text,
+        "invalid repository name \"", Echo(text),
         "\": a 64-character hex string is an image ID, not a name; add the "
         "repository (e.g. name@sha256:<hex>)"));
   }
@@ -234,7 +240,7 @@ absl::StatusOr<Reference> ParseReference(std::string_view text_std) {
   remote = remote.substr(0, remote.find(':'));
   if (absl::AsciiStrToLower(remote) != remote) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid image reference: repository name \"", remote,
+        absl::StrCat("invalid image reference: repository name \"", Echo(remote),
                      "\" must be lowercase"));
   }
   std::string full = absl::StrCat(split.domain, "/", split.remainder);
@@ -252,7 +258,7 @@ absl::StatusOr<Reference> ParseReference(std::string_view text_std) {
     // distribution/reference would accept e.g. "a_b.com/x" with an empty
     // domain; containerd then cannot tell where to pull from. Reject.
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid image reference: \"", split.domain,
+        absl::StrCat("invalid image reference: \"", Echo(split.domain),
                      "\" is not a valid registry host"));
   }
   if (!digest.empty()) {

@@ -168,6 +168,15 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{std::string(128 * 2, 'a'), "255"},
         InvalidCase{std::string(5000, 'a'), "bytes long"}));
 
+// Issue 10 defect 11: a rejected reference is quoted in an excerpt only.
+TEST(ReferenceTest, RejectionQuotesOnlyAnExcerpt) {
+  const std::string long_name = "a..b/" + std::string(901, 'a');
+  absl::StatusOr<Reference> ref = ParseReference(long_name);
+  ASSERT_FALSE(ref.ok());
+  EXPECT_LT(ref.status().message().size(), 400u) << ref.status().message();
+  EXPECT_THAT(ref.status().message(), HasSubstr("(906 bytes in all)"));
+}
+
 TEST(ReferenceTest, CanonicalAndName) {
   Reference ref = *ParseReference("nginx:1.25");
   EXPECT_EQ(ref.Canonical(), "docker.io/library/nginx:1.25");

@@ -73,6 +73,22 @@ TEST_F(ConfigCommandsTest, CheckConfigWarningsGoToErr) {
   EXPECT_THAT(err_.str(), Not(HasSubstr("hunter2")));
 }
 
+// Issue 10 defect 12: a password for a plain-http mirror is not silent.
+TEST_F(ConfigCommandsTest, CheckConfigWarnsAboutCredentialsOverPlainHttp) {
+  std::string path = Write("config.toml",
+                           "[[mirror]]\nregistry = \"docker.io\"\n"
+                           "endpoints = [\"http://mirror.corp:5000\"]\n\n"
+                           "[host.\"mirror.corp:5000\"]\nusername = \"u\"\n"
+                           "password = \"hunter2\"\n");
+  EXPECT_EQ(RunCheckConfig(path, out_, err_), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("OK: 1 mirror rule"));
+  EXPECT_THAT(err_.str(), HasSubstr("warning: " + path +
+                                    ":5:1: [host.\"mirror.corp:5000\"]: username/password go "
+                                    "in clear text to http://mirror.corp:5000"));
+  EXPECT_THAT(err_.str(), HasSubstr("make the endpoint https://mirror.corp:5000"));
+  EXPECT_THAT(err_.str(), Not(HasSubstr("hunter2")));
+}
+
 TEST_F(ConfigCommandsTest, CheckConfigMissingFileFails) {
   EXPECT_EQ(RunCheckConfig(dir_.File("none.toml"), out_, err_), 1);
   EXPECT_THAT(err_.str(), HasSubstr("none.toml"));

@@ -42,7 +42,7 @@ struct UpstreamRequest {
   // is sent as is; an identity_token or username/password answer challenges.
   std::optional<auth::Credentials> fallback_credentials;
   // No body bytes for this long ends the read with DeadlineExceeded.
-  absl::Duration stall_timeout = absl::Minutes(2);
+  absl::Duration stall_timeout = absl::Seconds(30);
 };
 
 // A response whose headers have arrived. Not thread-safe; one reader.

@@ -74,7 +74,7 @@ struct ServerSettings {
   std::string namespace_ = "k8s.io";  // key `namespace`
   std::string relay = "127.0.0.1:5098";
   absl::Duration pull_timeout = absl::Minutes(30);
-  absl::Duration stall_timeout = absl::Minutes(2);
+  absl::Duration stall_timeout = absl::Seconds(30);
   // Back-off for endpoints that failed at the connection level.
   absl::Duration endpoint_backoff_initial = absl::Seconds(5);
   absl::Duration endpoint_backoff_max = absl::Minutes(5);

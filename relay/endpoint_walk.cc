@@ -35,6 +35,16 @@ bool MayServe(const SessionState& session, const resolver::Endpoint& endpoint, c
   return route.ref_is_digest ? endpoint.serves_digests : endpoint.serves_tags;
 }
 
+// The plan's endpoints, those demoted for this pull after the others.
+std::vector<const resolver::Endpoint*> DemotedLast(const SessionState& session) {
+  std::vector<const resolver::Endpoint*> out;
+  for (const resolver::Endpoint& endpoint : session.plan().endpoints) out.push_back(&endpoint);
+  std::stable_partition(out.begin(), out.end(), [&session](const resolver::Endpoint* e) {
+    return !session.IsDemoted(e->base_url);
+  });
+  return out;
+}
+
 }  // namespace
 
 EndpointWalk::EndpointWalk(Upstream* upstream, EndpointHealth* health, WalkLimits limits)
@@ -45,10 +55,10 @@ absl::StatusOr<Fetched> EndpointWalk::Fetch(SessionState& session,
   const std::string what = absl::StrCat(Method(request), " ", request.route.Describe());
   std::vector<const resolver::Endpoint*> candidates;
   std::vector<std::string> hosts;
-  for (const resolver::Endpoint& endpoint : session.plan().endpoints) {
-    if (!MayServe(session, endpoint, request.route)) continue;
-    candidates.push_back(&endpoint);
-    hosts.push_back(endpoint.host);
+  for (const resolver::Endpoint* endpoint : DemotedLast(session)) {
+    if (!MayServe(session, *endpoint, request.route)) continue;
+    candidates.push_back(endpoint);
+    hosts.push_back(endpoint->host);
   }
   if (candidates.empty()) {
     return absl::NotFoundError(
@@ -81,6 +91,12 @@ absl::StatusOr<Fetched> EndpointWalk::Fetch(SessionState& session,
       absl::StrCat("relay: ", what, " of ", request.route.name,
                    " failed on every endpoint: ", absl::StrJoin(reasons, "; "));
   return all_not_found ? absl::NotFoundError(message) : absl::UnavailableError(message);
+}
+
+absl::StatusOr<Fetched> EndpointWalk::FetchFrom(SessionState& session,
+                                                const FetchRequest& request,
+                                                const resolver::Endpoint& endpoint) const {
+  return TryEndpoint(session, request, endpoint);
 }
 
 // The error message of a failed try is the reason recorded on the session.
@@ -175,62 +191,28 @@ absl::Status EndpointWalk::ReadManifest(const FetchRequest& request, Fetched& fe
           absl::StrCat("manifest digest mismatch: served bytes hash to ", (*verifier)->actual()));
     }
     fetched.computed_digest = request.route.ref;
+  } else if (std::optional<std::string> announced =
+                 FirstHeaderValue(fetched.response->headers(), "Docker-Content-Digest")) {
+    // By tag the relay passes the upstream's digest on (containerd trusts
+    // it to name the image): it must be the digest of the bytes served
+    // (issue 10 defect 9), else this endpoint fails over.
+    absl::StatusOr<std::unique_ptr<DigestVerifier>> verifier = DigestVerifier::Create(*announced);
+    if (!verifier.ok()) {
+      return absl::DataLossError(absl::StrCat("Docker-Content-Digest ", announced->substr(0, 100),
+                                              " is not a digest the relay can check"));
+    }
+    (*verifier)->Update(body);
+    if (!(*verifier)->Matches()) {
+      return absl::DataLossError(absl::StrCat("Docker-Content-Digest ", *announced,
+                                              " does not match the manifest body, which hashes to ",
+                                              (*verifier)->actual()));
+    }
+    fetched.computed_digest = *announced;
   } else {
     fetched.computed_digest = DigestVerifier::Sha256(body);
   }
   fetched.manifest_body = std::move(body);
   return absl::OkStatus();
-}
-
-BlobPump::BlobPump(Fetched fetched, SessionStatePtr session, EndpointHealth* health,
-                   std::string request_description, std::optional<std::string> digest)
-    : fetched_(std::move(fetched)),
-      session_(std::move(session)),
-      health_(health),
-      request_description_(std::move(request_description)) {
-  if (std::optional<std::size_t> length = fetched_.response->content_length()) {
-    expected_length_ = *length;
-  }
-  if (digest && session_ && fetched_.response->status() == 200) {
-    session_->RecordBlobSource(*std::move(digest), fetched_.endpoint.base_url);
-  }
-}
-
-absl::StatusOr<std::size_t> BlobPump::Fill(char* buf, std::size_t max) {
-  std::size_t want = max;
-  if (expected_length_) {
-    want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *expected_length_ - delivered_));
-    if (want == 0) return 0;  // everything delivered
-  }
-  absl::StatusOr<std::size_t> n = fetched_.response->Read(buf, want);
-  if (!n.ok()) {
-    return Fail(
-        absl::Status(n.status().code(), absl::StrCat("reading body: ", Reason(n.status()))));
-  }
-  if (*n == 0) {
-    if (absl::Status s = CheckEnd(); !s.ok()) return s;
-    return 0;
-  }
-  *n = std::min(*n, want);
-  delivered_ += *n;
-  return *n;
-}
-
-absl::Status BlobPump::CheckEnd() {
-  if (expected_length_ && delivered_ < *expected_length_) {
-    return Fail(absl::DataLossError(
-        absl::StrCat("body ended after ", delivered_, " of ", *expected_length_, " bytes")));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status BlobPump::Fail(absl::Status status) {
-  if (EndpointHealth::IsConnectionFailure(status)) health_->RecordFailure(fetched_.endpoint.host);
-  if (session_) {
-    session_->RecordAttempt(
-        Attempt{fetched_.endpoint.base_url, request_description_, std::string(status.message())});
-  }
-  return status;
 }
 
 }  // namespace crimirror::relay

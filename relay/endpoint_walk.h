@@ -26,7 +26,7 @@ struct WalkLimits {
   // endpoint. containerd itself caps manifests at 4 MiB.
   std::size_t max_manifest_bytes = 4 << 20;
   // Passed to UpstreamRequest::stall_timeout.
-  absl::Duration stall_timeout = absl::Minutes(2);
+  absl::Duration stall_timeout = absl::Seconds(30);
 };
 
 // A request to walk: the parsed route, HEAD or GET, and the client headers
@@ -58,6 +58,7 @@ class EndpointWalk {
   // Walks `session`'s plan for `request`. Skipped: endpoints excluded on
   // the session, endpoints not trusted with this kind of manifest reference
   // (serves_tags/serves_digests) and endpoints in back-off unless all are
+  // (demoted endpoints, SessionState::DemoteEndpoint, go after the others)
   // (back-off skips are recorded as attempts). 200/206 wins. A manifest GET
   // is read whole; by digest it is hashed, and an endpoint whose bytes do
   // not match is failed over and excluded for the rest of the session
@@ -67,6 +68,12 @@ class EndpointWalk {
   // reason, never a secret. Blocks on Upstream::Open.
   absl::StatusOr<Fetched> Fetch(SessionState& session, const FetchRequest& request) const;
 
+  // One endpoint of Fetch's walk: `request` sent to `endpoint` alone (for
+  // BlobPump's Range resume). Same answers and records as one step of
+  // Fetch, without the skips; the error message is the endpoint's reason.
+  absl::StatusOr<Fetched> FetchFrom(SessionState& session, const FetchRequest& request,
+                                    const resolver::Endpoint& endpoint) const;
+
  private:
   absl::StatusOr<Fetched> TryEndpoint(SessionState& session, const FetchRequest& request,
                                       const resolver::Endpoint& endpoint) const;
@@ -75,47 +82,6 @@ class EndpointWalk {
   Upstream* const upstream_;
   EndpointHealth* const health_;
   const WalkLimits limits_;
-};
-
-// Copies a blob body from the winning upstream response to the client in
-// the caller's buffer, one chunk at a time (see the streaming comment in
-// relay_server.cc), and checks it against its Content-Length. Blob bytes are
-// not hashed here: containerd hashes every blob before committing it and
-// refuses a mismatch, so a second SHA-256 in the relay would only cost CPU
-// (about half of the relay's, cri-mirror-bench --only pull). Instead a full
-// (200) response records its endpoint as the blob's source in the session,
-// so that when containerd rejects the digest, cri-mirror knows which
-// endpoint to exclude before it retries. Not thread-safe; one per response.
-class BlobPump {
- public:
-  // `session` and `health` record mid-body failures; `health` must outlive
-  // the pump. `digest` is the requested blob digest, recorded as served by
-  // this endpoint (SessionState::RecordBlobSource); nullopt for ranged
-  // responses, which are slices.
-  BlobPump(Fetched fetched, SessionStatePtr session, EndpointHealth* health,
-           std::string request_description, std::optional<std::string> digest);
-
-  // Fills up to `max` bytes of `buf`. Returns the count, 0 at the clean end
-  // of the body, or an error (the connection must then be aborted): the
-  // upstream read error, or DataLoss for a body shorter or longer than its
-  // Content-Length.
-  absl::StatusOr<std::size_t> Fill(char* buf, std::size_t max);
-
-  // Bytes handed out so far.
-  std::uint64_t delivered() const { return delivered_; }
-  // The response being pumped (for its headers).
-  const Fetched& fetched() const { return fetched_; }
-
- private:
-  absl::Status Fail(absl::Status status);
-  absl::Status CheckEnd();
-
-  Fetched fetched_;
-  SessionStatePtr session_;
-  EndpointHealth* health_;
-  std::string request_description_;
-  std::optional<std::uint64_t> expected_length_;
-  std::uint64_t delivered_ = 0;
 };
 
 }  // namespace crimirror::relay

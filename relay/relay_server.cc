@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 #include "log/log.h"
+#include "relay/blob_pump.h"
 #include "relay/http_headers.h"
 #include "relay/route.h"
 
@@ -33,11 +34,13 @@
 // containerd stops the reader, which stops reading from the registry, and
 // TCP flow control pushes back on the registry (back-pressure). Memory per
 // stream is one chunk, whatever the blob size; there are no temp files. A
-// failure mid-body (upstream error, short body) returns
-// MHD_CONTENT_READER_END_WITH_ERROR: the connection is closed before
-// Content-Length bytes (or the last chunk) were sent, so containerd sees a
-// short read and retries. Blob digests are checked by containerd, which
-// hashes every blob before committing it (see BlobPump).
+// failure mid-body (reset, short body, stall) is first resumed inside the
+// reader from another endpoint with a Range request (BlobPump), so
+// containerd sees one unbroken response. When no endpoint can resume it,
+// the reader returns MHD_CONTENT_READER_END_WITH_ERROR: the connection is
+// closed before Content-Length bytes (or the last chunk) were sent, so
+// containerd sees a short read and retries. Blob digests are checked by
+// containerd, which hashes every blob before committing it (see BlobPump).
 
 namespace crimirror::relay {
 namespace {
@@ -353,7 +356,8 @@ struct RelayServerAccess {
     if (status == MHD_HTTP_OK) digest = request.route.ref;
     auto* stream =
         new Stream{BlobPump(std::move(fetched), session, server.options_.health,
-                            absl::StrCat("GET ", request.route.Describe()), std::move(digest)),
+                            absl::StrCat("GET ", request.route.Describe()), std::move(digest),
+                            BlobResume{&server.walk_, request}),
                    &server.stopping_, server.options_.limits.stream_chunk};
     MHD_Response* response = MHD_create_response_from_callback(
         size, server.options_.limits.stream_chunk, &ReadStream, stream, &FreeStream);

@@ -19,12 +19,15 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "relay/blob_pump.h"
 #include "relay/digest_verifier.h"
 #include "relay/endpoint_health.h"
 #include "relay/endpoint_walk.h"
@@ -94,26 +97,54 @@ struct FakeReply {
   bool omit_length = false;
   std::uint64_t generated_size = 0;         // > 0: body is GeneratedByte(0..size)
   std::optional<std::uint64_t> fail_after;  // Read fails once this many bytes were read
+  // Generated bodies: a request with Range "bytes=N-[M]" gets a 206 slice.
+  bool honor_range = false;
+  // A Content-Length to claim instead of the body's (a short body).
+  std::optional<std::uint64_t> declared_length;
 };
 
 class FakeUpstream;
 
 class FakeResponse : public UpstreamResponse {
  public:
-  FakeResponse(FakeReply reply, FakeUpstream* owner) : reply_(std::move(reply)), owner_(owner) {}
+  FakeResponse(FakeReply reply, FakeUpstream* owner, std::uint64_t begin = 0,
+               std::optional<std::uint64_t> end = std::nullopt)
+      : reply_(std::move(reply)), owner_(owner), begin_(begin) {
+    size_ = (end ? *end + 1 : (reply_.generated_size > 0 ? reply_.generated_size
+                                                         : reply_.body.size())) -
+            begin_;
+  }
   int status() const override { return reply_.status; }
   const Headers& headers() const override { return reply_.headers; }
   std::optional<std::size_t> content_length() const override {
     if (reply_.omit_length) return std::nullopt;
-    return reply_.generated_size > 0 ? reply_.generated_size : reply_.body.size();
+    if (reply_.declared_length) return *reply_.declared_length;
+    return size_;
   }
   absl::StatusOr<std::size_t> Read(char* buf, std::size_t max) override;
 
  private:
   FakeReply reply_;
   FakeUpstream* owner_;
+  std::uint64_t begin_ = 0;  // offset of the first byte served
+  std::uint64_t size_ = 0;   // bytes served
   std::uint64_t pos_ = 0;
 };
+
+// FakeReply::honor_range: "bytes=N-" or "bytes=N-M" of `size` bytes.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> FakeRange(const UpstreamRequest& request,
+                                                                 std::uint64_t size) {
+  for (const auto& [key, value] : request.headers) {
+    if (!absl::EqualsIgnoreCase(key, "Range")) continue;
+    std::vector<std::string> parts = absl::StrSplit(value.substr(6), '-');
+    std::uint64_t first = 0;
+    std::uint64_t last = size - 1;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &first)) return std::nullopt;
+    if (!parts[1].empty() && !absl::SimpleAtoi(parts[1], &last)) return std::nullopt;
+    return std::make_pair(first, std::min(last, size - 1));
+  }
+  return std::nullopt;
+}
 
 class FakeUpstream : public Upstream {
  public:
@@ -131,6 +162,16 @@ class FakeUpstream : public Upstream {
       return std::make_unique<FakeResponse>(not_found, this);
     }
     if (!it->second.open_error.ok()) return it->second.open_error;
+    if (it->second.honor_range) {
+      if (auto range = FakeRange(request, it->second.generated_size)) {
+        FakeReply slice = it->second;
+        slice.status = 206;
+        slice.headers.emplace_back("Content-Range",
+                                   absl::StrCat("bytes ", range->first, "-", range->second, "/",
+                                                it->second.generated_size));
+        return std::make_unique<FakeResponse>(slice, this, range->first, range->second);
+      }
+    }
     return std::make_unique<FakeResponse>(it->second, this);
   }
   std::vector<UpstreamRequest> Requests() const {
@@ -159,8 +200,7 @@ absl::StatusOr<std::size_t> FakeResponse::Read(char* buf, std::size_t max) {
   std::size_t prev = owner_->largest_read.load();
   while (max > prev && !owner_->largest_read.compare_exchange_weak(prev, max)) {
   }
-  const std::uint64_t size = reply_.generated_size > 0 ? reply_.generated_size : reply_.body.size();
-  std::uint64_t limit = size;
+  std::uint64_t limit = size_;
   if (reply_.fail_after) {
     if (pos_ >= *reply_.fail_after) {
       return absl::UnavailableError("connection to a.test:5000 reset by peer");
@@ -169,7 +209,8 @@ absl::StatusOr<std::size_t> FakeResponse::Read(char* buf, std::size_t max) {
   }
   const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(max, limit - pos_));
   for (std::size_t i = 0; i < n; ++i) {
-    buf[i] = reply_.generated_size > 0 ? GeneratedByte(pos_ + i) : reply_.body[pos_ + i];
+    const std::uint64_t at = begin_ + pos_ + i;
+    buf[i] = reply_.generated_size > 0 ? GeneratedByte(at) : reply_.body[at];
   }
   pos_ += n;
   owner_->bytes_read += n;
@@ -980,6 +1021,178 @@ TEST_F(RelayServerTest, BlobBytesPassUnhashedAndTheirSourceIsRecorded) {
   EXPECT_EQ(r.body.size(), 1u << 20);
   EXPECT_EQ(state_->BlobSource(kDigest), plan_.endpoints[0].base_url);
   EXPECT_FALSE(state_->IsExcluded(plan_.endpoints[0].base_url));
+}
+
+TEST(ParseContentRangeTest, AcceptsOnlyWellFormedRanges) {
+  struct Case {
+    std::string value;
+    bool ok;
+    std::uint64_t first, last;
+    std::optional<std::uint64_t> total;
+  };
+  const std::vector<Case> cases = {
+      {"bytes 0-9/10", true, 0, 9, 10},   {"bytes 5-5/6", true, 5, 5, 6},
+      {"bytes 2-7/*", true, 2, 7, std::nullopt}, {"bytes 0-9/9", false, 0, 0, {}},
+      {"bytes 7-2/10", false, 0, 0, {}}, {"bytes=0-9/10", false, 0, 0, {}},
+      {"bytes 0-/10", false, 0, 0, {}},  {"bytes -1-9/10", false, 0, 0, {}},
+      {"bytes 0-9", false, 0, 0, {}},    {"", false, 0, 0, {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.value);
+    std::optional<ContentRange> range = ParseContentRange(c.value);
+    ASSERT_EQ(range.has_value(), c.ok);
+    if (!c.ok) continue;
+    EXPECT_EQ(range->first, c.first);
+    EXPECT_EQ(range->last, c.last);
+    EXPECT_EQ(range->total, c.total);
+  }
+}
+
+// The Range headers the fake received for `url`, in order.
+std::vector<std::string> RangesSentTo(const FakeUpstream& upstream, const std::string& url) {
+  std::vector<std::string> out;
+  for (const UpstreamRequest& r : upstream.Requests()) {
+    if (r.url != url) continue;
+    for (const auto& [key, value] : r.headers) {
+      if (absl::EqualsIgnoreCase(key, "Range")) out.push_back(value);
+    }
+  }
+  return out;
+}
+
+constexpr std::uint64_t kResumeSize = 4u << 20;
+constexpr std::uint64_t kBreakAt = 1u << 20;
+
+FakeReply GeneratedBlob(bool honor_range = true) {
+  FakeReply blob;
+  blob.generated_size = kResumeSize;
+  blob.honor_range = honor_range;
+  return blob;
+}
+
+TEST_F(RelayServerTest, BrokenBlobResumesFromTheNextEndpointWithRange) {
+  const std::string digest = GeneratedDigest(kResumeSize);
+  FakeReply reset = GeneratedBlob();
+  reset.fail_after = kBreakAt;
+  FakeReply short_body = GeneratedBlob();
+  short_body.generated_size = kBreakAt;  // ends early, announcing the whole length
+  short_body.declared_length = kResumeSize;
+  for (const FakeReply& broken : {reset, short_body}) {
+    clock_.Advance(absl::Minutes(10));  // past the back-off of the last round
+    // A new pull: the demotion of the last round does not carry over.
+    auto session = sessions_->Create(plan_, std::nullopt, absl::Minutes(30));
+    ASSERT_TRUE(session.ok());
+    session_ = *session;
+    state_ = sessions_->Find(session_.id);
+    upstream_.ClearRequests();
+    upstream_.Set(Url(plan_, 0, "blobs/" + digest), broken);
+    upstream_.Set(Url(plan_, 1, "blobs/" + digest), GeneratedBlob());
+    HttpResult r = Http(port(), "/v2/docker.io/library/nginx/blobs/" + digest, Authed());
+    EXPECT_EQ(r.code, CURLE_OK);
+    EXPECT_EQ(r.status, 200);
+    ASSERT_EQ(r.body.size(), kResumeSize);
+    EXPECT_EQ(DigestVerifier::Sha256(r.body), digest);
+    EXPECT_THAT(RangesSentTo(upstream_, Url(plan_, 1, "blobs/" + digest)),
+                ::testing::ElementsAre(absl::StrCat("bytes=", kBreakAt, "-", kResumeSize - 1)));
+    EXPECT_TRUE(state_->IsDemoted(plan_.endpoints[0].base_url));
+    EXPECT_FALSE(state_->IsDemoted(plan_.endpoints[1].base_url));
+    EXPECT_THAT(state_->DescribeAttempts(),
+                HasSubstr(broken.fail_after ? "reset by peer" : "body ended after"));
+  }
+}
+
+TEST_F(RelayServerTest, ResumeSkipsSentBytesOfA200AndRefusesAWrongContentRange) {
+  const std::string digest = GeneratedDigest(kResumeSize);
+  FakeReply reset = GeneratedBlob();
+  reset.fail_after = kBreakAt;
+  upstream_.Set(Url(plan_, 0, "blobs/" + digest), reset);
+  FakeReply wrong_start = GeneratedBlob(false);
+  wrong_start.status = 206;
+  wrong_start.headers = {{"Content-Range", absl::StrCat("bytes 0-", kResumeSize - 1, "/",
+                                                        kResumeSize)}};
+  upstream_.Set(Url(plan_, 1, "blobs/" + digest), wrong_start);
+  upstream_.Set(Url(plan_, 2, "blobs/" + digest), GeneratedBlob(/*honor_range=*/false));
+  HttpResult r = Http(port(), "/v2/docker.io/library/nginx/blobs/" + digest, Authed());
+  EXPECT_EQ(r.code, CURLE_OK);
+  ASSERT_EQ(r.body.size(), kResumeSize);
+  EXPECT_EQ(DigestVerifier::Sha256(r.body), digest);
+  EXPECT_THAT(state_->DescribeAttempts(),
+              HasSubstr(absl::StrCat("Content-Range starts at 0, asked for ", kBreakAt)));
+}
+
+TEST_F(RelayServerTest, ResumedRangeOfARangedRequestKeepsItsEnd) {
+  const std::string digest = GeneratedDigest(kResumeSize);
+  FakeReply reset = GeneratedBlob();
+  reset.fail_after = kBreakAt;
+  upstream_.Set(Url(plan_, 0, "blobs/" + digest), reset);
+  upstream_.Set(Url(plan_, 1, "blobs/" + digest), GeneratedBlob());
+  HttpOptions options = Authed();
+  options.headers = {"Range: bytes=100-3000099"};
+  HttpResult r = Http(port(), "/v2/docker.io/library/nginx/blobs/" + digest, options);
+  EXPECT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(r.status, 206);
+  ASSERT_EQ(r.body.size(), 3000000u);
+  for (std::size_t i = 0; i < r.body.size(); i += 4099) {
+    ASSERT_EQ(r.body[i], GeneratedByte(100 + i)) << i;
+  }
+  EXPECT_THAT(RangesSentTo(upstream_, Url(plan_, 1, "blobs/" + digest)),
+              ::testing::ElementsAre(absl::StrCat("bytes=", 100 + kBreakAt, "-3000099")));
+}
+
+TEST_F(RelayServerTest, BlobBrokenEverywhereGivesUpAfterRoundsWithoutProgress) {
+  const std::string digest = GeneratedDigest(kResumeSize);
+  FakeReply reset = GeneratedBlob();
+  reset.fail_after = kBreakAt;
+  reset.honor_range = false;  // asked again, it breaks before the offset
+  FakeReply dead = GeneratedBlob();
+  dead.fail_after = 0;  // opens, then breaks before any byte
+  upstream_.Set(Url(plan_, 0, "blobs/" + digest), reset);
+  upstream_.Set(Url(plan_, 1, "blobs/" + digest), dead);
+  upstream_.Set(Url(plan_, 2, "blobs/" + digest), dead);
+  HttpResult r = Http(port(), "/v2/docker.io/library/nginx/blobs/" + digest, Authed());
+  EXPECT_NE(r.code, CURLE_OK);
+  EXPECT_EQ(r.body.size(), kBreakAt);
+  // 1 + 3 rounds, each adopting the first endpoint that opens.
+  EXPECT_LE(upstream_.Requests().size(), 4u);
+}
+
+TEST_F(RelayServerTest, EndpointThatBrokeABlobIsTriedLastForTheRestOfThePull) {
+  const std::string digest = GeneratedDigest(kResumeSize);
+  FakeReply reset = GeneratedBlob();
+  reset.fail_after = kBreakAt;
+  upstream_.Set(Url(plan_, 0, "blobs/" + digest), reset);
+  upstream_.Set(Url(plan_, 1, "blobs/" + digest), GeneratedBlob());
+  ASSERT_EQ(Http(port(), "/v2/docker.io/library/nginx/blobs/" + digest, Authed()).code,
+            CURLE_OK);
+  clock_.Advance(absl::Minutes(10));  // the back-off is over; the demotion is not
+  upstream_.ClearRequests();
+  upstream_.Set(Url(plan_, 0, "blobs/" + kDigest), GeneratedBlob());
+  upstream_.Set(Url(plan_, 1, "blobs/" + kDigest), GeneratedBlob());
+  ASSERT_EQ(Http(port(), "/v2/docker.io/library/nginx/blobs/" + kDigest, Authed()).code,
+            CURLE_OK);
+  EXPECT_THAT(upstream_.RequestedUrls(),
+              ::testing::ElementsAre(Url(plan_, 1, "blobs/" + kDigest)));
+}
+
+// Issue 10 defect 9: by tag, the upstream's digest is what containerd
+// trusts; one that does not hash the body moves to the next endpoint.
+TEST_F(RelayServerTest, TagManifestWithAWrongUpstreamDigestFallsToNextEndpoint) {
+  FakeReply lying = ManifestReply(R"({"schemaVersion":2,"evil":true})");
+  lying.headers = {{"Content-Type", kManifestType},
+                   {"Docker-Content-Digest", DigestVerifier::Sha256(kManifest)}};
+  upstream_.Set(Url(plan_, 0, "manifests/1.25"), lying);
+  upstream_.Set(Url(plan_, 1, "manifests/1.25"), ManifestReply());
+  HttpResult r = Http(port(), kTagPath, Authed());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, kManifest);
+  EXPECT_EQ(r.headers["docker-content-digest"], DigestVerifier::Sha256(kManifest));
+  EXPECT_THAT(state_->DescribeAttempts(), HasSubstr("does not match the manifest body"));
+  FakeReply garbage = ManifestReply();
+  garbage.headers = {{"Content-Type", kManifestType}, {"Docker-Content-Digest", "md5:abc"}};
+  upstream_.Set(Url(plan_, 0, "manifests/1.25"), garbage);
+  r = Http(port(), kTagPath, Authed());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(state_->DescribeAttempts(), HasSubstr("is not a digest the relay can check"));
 }
 
 TEST_F(RelayServerTest, HeadBlobReportsLengthWithoutBody) {

@@ -43,7 +43,7 @@ struct UpstreamRequest {
   // is sent as is; an identity_token or username/password answer challenges.
   std::optional<auth::Credentials> fallback_credentials;
   // No body bytes for this long ends the read with DeadlineExceeded.
-  absl::Duration stall_timeout = absl::Minutes(2);
+  absl::Duration stall_timeout = absl::Seconds(30);
   // Set to true (from any thread) to abandon the request: Open() and the
   // response's Read() then return Cancelled within about 50 ms. Null: never.
   std::shared_ptr<std::atomic<bool>> cancel;

@@ -103,6 +103,16 @@ std::vector<std::string> SessionState::ExcludedEndpoints() const {
   return {excluded_.begin(), excluded_.end()};
 }
 
+void SessionState::DemoteEndpoint(const std::string& base_url) {
+  absl::MutexLock lock(&mu_);
+  demoted_.insert(base_url);
+}
+
+bool SessionState::IsDemoted(const std::string& base_url) const {
+  absl::MutexLock lock(&mu_);
+  return demoted_.find(base_url) != demoted_.end();
+}
+
 SessionStore::SessionStore(Clock now) : now_(std::move(now)) {}
 
 absl::StatusOr<Session> SessionStore::Create(resolver::EndpointPlan plan,

@@ -93,6 +93,11 @@ class SessionState {
   bool IsExcluded(std::string_view base_url) const;
   std::vector<std::string> ExcludedEndpoints() const;
 
+  // Moves `base_url` behind every endpoint not demoted, for the rest of this
+  // pull (a hedging loser, an endpoint that broke a blob). Thread-safe.
+  void DemoteEndpoint(const std::string& base_url);
+  bool IsDemoted(const std::string& base_url) const;
+
  private:
   const std::string id_;
   const resolver::EndpointPlan plan_;
@@ -103,6 +108,7 @@ class SessionState {
   std::vector<Attempt> attempts_ ABSL_GUARDED_BY(mu_);
   std::size_t dropped_attempts_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<std::string, std::less<>> excluded_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string, std::less<>> demoted_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string, std::less<>> blob_sources_ ABSL_GUARDED_BY(mu_);
 };
 

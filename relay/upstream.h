@@ -6,6 +6,7 @@
 // (back-pressure) instead of growing a buffer.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -43,6 +44,9 @@ struct UpstreamRequest {
   std::optional<auth::Credentials> fallback_credentials;
   // No body bytes for this long ends the read with DeadlineExceeded.
   absl::Duration stall_timeout = absl::Minutes(2);
+  // Set to true (from any thread) to abandon the request: Open() and the
+  // response's Read() then return Cancelled within about 50 ms. Null: never.
+  std::shared_ptr<std::atomic<bool>> cancel;
 };
 
 // A response whose headers have arrived. Not thread-safe; one reader.

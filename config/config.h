@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +66,8 @@ struct HostSettings {
   Secret identity_token;
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration response_timeout = absl::Seconds(15);
+  // `hedge_after` for this host's endpoints; nullopt: [server] hedge_after.
+  std::optional<absl::Duration> hedge_after;
 };
 
 // `[server]`.
@@ -75,6 +78,9 @@ struct ServerSettings {
   std::string relay = "127.0.0.1:5098";
   absl::Duration pull_timeout = absl::Minutes(30);
   absl::Duration stall_timeout = absl::Seconds(30);
+  // A manifest or HEAD request that an endpoint has not answered within this
+  // long also goes to the next endpoint (relay/hedged_fetch.h). Zero: off.
+  absl::Duration hedge_after = absl::Milliseconds(500);
   // Back-off for endpoints that failed at the connection level.
   absl::Duration endpoint_backoff_initial = absl::Seconds(5);
   absl::Duration endpoint_backoff_max = absl::Minutes(5);

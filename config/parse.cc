@@ -46,6 +46,7 @@ const KeyList kServerKeys = {"listen",
                              "relay",
                              "pull_timeout",
                              "stall_timeout",
+                             "hedge_after",
                              "endpoint_backoff_initial",
                              "endpoint_backoff_max"};
 const KeyList kMirrorKeys = {"registry", "endpoints", "fallback_to_upstream",
@@ -62,7 +63,8 @@ const KeyList kHostKeys = {"ca_file",
                            "auth",
                            "identity_token",
                            "connect_timeout",
-                           "response_timeout"};
+                           "response_timeout",
+                           "hedge_after"};
 
 absl::string_view TypeName(toml::node_type type) {
   switch (type) {
@@ -145,8 +147,11 @@ class Validator {
   std::optional<std::string> String(const toml::node& node,
                                     absl::string_view key);
   std::optional<bool> Bool(const toml::node& node, absl::string_view key);
+  // A duration string above zero; with `allow_zero`, "0s" too (a switch
+  // that turns the feature off).
   std::optional<absl::Duration> Duration(const toml::node& node,
-                                         absl::string_view key);
+                                         absl::string_view key,
+                                         bool allow_zero = false);
   const toml::table* Table(const toml::node& node, absl::string_view key,
                            absl::string_view how);
 
@@ -234,7 +239,8 @@ std::optional<bool> Validator::Bool(const toml::node& node,
 }
 
 std::optional<absl::Duration> Validator::Duration(const toml::node& node,
-                                                  absl::string_view key) {
+                                                  absl::string_view key,
+                                                  bool allow_zero) {
   std::optional<std::string> text;
   if (node.is_string()) {
     text = String(node, key);
@@ -252,9 +258,12 @@ std::optional<absl::Duration> Validator::Duration(const toml::node& node,
                        "\"2m\" or \"1h30m\""));
     return std::nullopt;
   }
+  if (allow_zero && d == absl::ZeroDuration()) return d;
   if (d <= absl::ZeroDuration() || d == absl::InfiniteDuration()) {
     Error(node.source(), key,
-          absl::StrCat(Quote(*text), " must be a finite duration above zero"));
+          absl::StrCat(Quote(*text), allow_zero
+                                         ? " must be a finite duration, or \"0s\" for off"
+                                         : " must be a finite duration above zero"));
     return std::nullopt;
   }
   return d;
@@ -315,6 +324,9 @@ void Validator::ParseServer(const toml::node& node) {
     if (const toml::node* n = table->get(S(d.key))) {
       if (auto v = Duration(*n, absl::StrCat("[server].", d.key))) *d.out = *v;
     }
+  }
+  if (const toml::node* n = table->get("hedge_after")) {
+    if (auto v = Duration(*n, "[server].hedge_after", true)) s.hedge_after = *v;
   }
   if (s.endpoint_backoff_initial > s.endpoint_backoff_max) {
     Error(table->source(), "[server].endpoint_backoff_initial",
@@ -613,6 +625,9 @@ void Validator::ParseHostFields(const toml::table& table,
   if (const toml::node* n = table.get("response_timeout")) {
     if (auto d = Duration(*n, path + ".response_timeout"))
       host->response_timeout = *d;
+  }
+  if (const toml::node* n = table.get("hedge_after")) {
+    if (auto d = Duration(*n, path + ".hedge_after", true)) host->hedge_after = *d;
   }
 }
 

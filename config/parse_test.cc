@@ -137,6 +137,28 @@ TEST(ParseConfigTest, AcceptedServerValues) {
   }
 }
 
+TEST(ParseConfigTest, HedgeAfterDefaultsOverridesAndZeroTurnsItOff) {
+  absl::StatusOr<ParsedConfig> defaults = ParseConfig("", "t.toml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->config.server.hedge_after, absl::Milliseconds(500));
+  absl::StatusOr<ParsedConfig> parsed = ParseConfig(R"([server]
+hedge_after = "0s"
+[host."slow:5000"]
+hedge_after = "2s"
+[host."off:5000"]
+hedge_after = "0s"
+[host."plain:5000"]
+connect_timeout = "1s"
+)",
+                                                    "t.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const Config& c = parsed->config;
+  EXPECT_EQ(c.server.hedge_after, absl::ZeroDuration());
+  EXPECT_EQ(c.FindHost("slow:5000")->hedge_after, absl::Seconds(2));
+  EXPECT_EQ(c.FindHost("off:5000")->hedge_after, absl::ZeroDuration());
+  EXPECT_EQ(c.FindHost("plain:5000")->hedge_after, std::nullopt);
+}
+
 struct RejectCase {
   std::string name;
   std::string toml;
@@ -259,6 +281,19 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"DurationInfinite",
                    "[server]\npull_timeout = \"inf\"",
                    {"[server].pull_timeout", "finite"}},
+        RejectCase{"HedgeAfterNegative",
+                   "[server]\nhedge_after = \"-1s\"",
+                   {"config.toml:2:15: [server].hedge_after: \"-1s\"",
+                    "or \"0s\" for off"}},
+        RejectCase{"HedgeAfterGarbage",
+                   "[server]\nhedge_after = \"half a second\"",
+                   {"[server].hedge_after", "not a duration"}},
+        RejectCase{"HedgeAfterNumber",
+                   "[server]\nhedge_after = 500",
+                   {"[server].hedge_after: expected a duration string"}},
+        RejectCase{"HostHedgeAfterInfinite",
+                   Host("hedge_after = \"inf\""),
+                   {"[host.\"m:5000\"].hedge_after", "finite"}},
         RejectCase{"BackoffInitialAboveMax",
                    "[server]\nendpoint_backoff_initial = "
                    "\"10m\"\nendpoint_backoff_max = \"1m\"",

@@ -1,13 +1,16 @@
 #include "relay/endpoint_walk.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "log/log.h"
 #include "relay/digest_verifier.h"
+#include "relay/hedged_fetch.h"
 #include "relay/http_headers.h"
 
 namespace crimirror::relay {
@@ -29,63 +32,137 @@ std::string Reason(const absl::Status& status) {
   return absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());
 }
 
+// The serial walk (blob GETs, single endpoints): one attempt at a time, on
+// the caller's thread, until one succeeds.
+HedgeOutcome RunSerially(const std::vector<HedgedAttempt>& attempts) {
+  HedgeOutcome outcome;
+  for (std::size_t i = 0; i < attempts.size(); ++i) {
+    ++outcome.started;
+    absl::StatusOr<Fetched> fetched = attempts[i].run(nullptr);
+    if (fetched.ok()) {
+      outcome.winner = i;
+      outcome.fetched = *std::move(fetched);
+      break;
+    }
+    outcome.failures.emplace_back(i, fetched.status());
+  }
+  return outcome;
+}
+
+// Endpoints that lost a hedged race: demoted for the rest of the pull, and
+// recorded so that a failed pull can say why they were not used.
+void RecordLosers(SessionState& session, const std::string& what,
+                  const std::vector<const resolver::Endpoint*>& order,
+                  const HedgeOutcome& outcome) {
+  const resolver::Endpoint& winner = *order[*outcome.winner];
+  for (std::size_t index : outcome.cancelled) {
+    const resolver::Endpoint& loser = *order[index];
+    session.DemoteEndpoint(loser.base_url);
+    const std::string reason =
+        absl::StrCat("hedged: ", winner.base_url, " answered first; cancelled and demoted for "
+                     "this pull");
+    session.RecordAttempt(Attempt{loser.base_url, what, reason});
+    log::Debug("relay: session ", session.id(), ": ", what, ": ", loser.base_url, ": ", reason);
+  }
+}
+
 bool MayServe(const SessionState& session, const resolver::Endpoint& endpoint, const Route& route) {
   if (session.IsExcluded(endpoint.base_url)) return false;
   if (route.kind != RouteKind::kManifest) return true;  // blobs: any endpoint
   return route.ref_is_digest ? endpoint.serves_digests : endpoint.serves_tags;
 }
 
-// The plan's endpoints, those demoted for this pull after the others.
-std::vector<const resolver::Endpoint*> DemotedLast(const SessionState& session) {
-  std::vector<const resolver::Endpoint*> out;
-  for (const resolver::Endpoint& endpoint : session.plan().endpoints) out.push_back(&endpoint);
-  std::stable_partition(out.begin(), out.end(), [&session](const resolver::Endpoint* e) {
-    return !session.IsDemoted(e->base_url);
-  });
-  return out;
-}
-
 }  // namespace
 
 EndpointWalk::EndpointWalk(Upstream* upstream, EndpointHealth* health, WalkLimits limits)
-    : upstream_(upstream), health_(health), limits_(limits) {}
+    : upstream_(upstream),
+      health_(health),
+      limits_(limits),
+      hedger_(std::make_unique<HedgedFetcher>(limits.max_hedged_in_flight)) {}
 
-absl::StatusOr<Fetched> EndpointWalk::Fetch(SessionState& session,
-                                            const FetchRequest& request) const {
-  const std::string what = absl::StrCat(Method(request), " ", request.route.Describe());
+EndpointWalk::~EndpointWalk() = default;
+
+std::vector<const resolver::Endpoint*> EndpointWalk::Candidates(
+    SessionState& session, const FetchRequest& request, const std::string& what,
+    std::vector<std::string>* reasons) const {
   std::vector<const resolver::Endpoint*> candidates;
+  for (const resolver::Endpoint& endpoint : session.plan().endpoints) {
+    if (MayServe(session, endpoint, request.route)) candidates.push_back(&endpoint);
+  }
+  // A hedging loser (or an endpoint that broke a blob) goes behind the
+  // others for the rest of the pull: blobs go to the winner first.
+  std::stable_partition(candidates.begin(), candidates.end(), [&](const resolver::Endpoint* e) {
+    return !session.IsDemoted(e->base_url);
+  });
   std::vector<std::string> hosts;
-  for (const resolver::Endpoint* endpoint : DemotedLast(session)) {
-    if (!MayServe(session, *endpoint, request.route)) continue;
-    candidates.push_back(endpoint);
-    hosts.push_back(endpoint->host);
-  }
-  if (candidates.empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("relay: no endpoint of the plan may serve ", what,
-                     " (all excluded for this pull or not trusted with this kind of reference)"));
-  }
+  for (const resolver::Endpoint* endpoint : candidates) hosts.push_back(endpoint->host);
   // Endpoints in back-off are skipped (all of them tried, least recently
   // failed first, when every candidate is in back-off): a dead mirror costs
   // nothing while another endpoint can answer. Skips are recorded so the
   // PullImage error can say why an endpoint was not used.
   const std::vector<std::size_t> order = health_->Order(hosts);
-  std::vector<std::string> reasons;
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     if (std::find(order.begin(), order.end(), i) != order.end()) continue;
     const std::string reason = "skipped: in back-off after a connection failure";
-    reasons.push_back(absl::StrCat(candidates[i]->base_url, ": ", reason));
+    reasons->push_back(absl::StrCat(candidates[i]->base_url, ": ", reason));
     session.RecordAttempt(Attempt{candidates[i]->base_url, what, reason});
   }
+  std::vector<const resolver::Endpoint*> ordered;
+  for (std::size_t i : order) ordered.push_back(candidates[i]);
+  return ordered;
+}
+
+absl::Duration EndpointWalk::HedgeAfter(const resolver::Endpoint& endpoint) const {
+  if (endpoint.host_settings && endpoint.host_settings->hedge_after) {
+    return *endpoint.host_settings->hedge_after;
+  }
+  return limits_.hedge_after;
+}
+
+absl::StatusOr<Fetched> EndpointWalk::Fetch(SessionState& session,
+                                            const FetchRequest& request) const {
+  const std::string what = absl::StrCat(Method(request), " ", request.route.Describe());
+  std::vector<std::string> reasons;
+  const std::vector<const resolver::Endpoint*> order =
+      Candidates(session, request, what, &reasons);
+  if (order.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("relay: no endpoint of the plan may serve ", what,
+                     " (all excluded for this pull or not trusted with this kind of reference)"));
+  }
+  // Each attempt owns copies of what it needs: a hedged loser may outlive
+  // this call (and the session), never the walk.
+  std::vector<HedgedAttempt> attempts;
+  for (const resolver::Endpoint* endpoint : order) {
+    HedgedAttempt attempt;
+    attempt.run = [this, request, endpoint = *endpoint,
+                   up = BuildRequest(session, request, *endpoint)](CancelFlag cancel) mutable {
+      up.cancel = std::move(cancel);
+      return TryEndpoint(request, endpoint, up);
+    };
+    attempt.hedge_after = HedgeAfter(*endpoint);
+    attempts.push_back(std::move(attempt));
+  }
+  // A blob GET's body streams after the walk: it is never hedged.
+  const bool hedge =
+      attempts.size() > 1 && (request.head || request.route.kind == RouteKind::kManifest);
+  HedgeOutcome outcome = hedge ? hedger_->Run(std::move(attempts)) : RunSerially(attempts);
   bool all_not_found = true;  // of the endpoints actually tried
-  for (std::size_t i : order) {
-    const resolver::Endpoint& endpoint = *candidates[i];
-    absl::StatusOr<Fetched> fetched = TryEndpoint(session, request, endpoint);
-    if (fetched.ok()) return fetched;
-    const std::string reason(fetched.status().message());
+  for (const auto& [index, status] : outcome.failures) {
+    const resolver::Endpoint& endpoint = *order[index];
+    // Wrong bytes for a digest: not trusted again during this pull.
+    if (absl::IsDataLoss(status) && request.route.kind == RouteKind::kManifest &&
+        request.route.ref_is_digest && !request.head) {
+      session.ExcludeEndpoint(endpoint.base_url);
+    }
+    const std::string reason(status.message());
     reasons.push_back(absl::StrCat(endpoint.base_url, ": ", reason));
     session.RecordAttempt(Attempt{endpoint.base_url, what, reason});
-    if (!absl::IsNotFound(fetched.status())) all_not_found = false;
+    if (!absl::IsNotFound(status)) all_not_found = false;
+  }
+  if (outcome.winner) {
+    RecordLosers(session, what, order, outcome);
+    return *std::move(outcome.fetched);
   }
   const std::string message =
       absl::StrCat("relay: ", what, " of ", request.route.name,
@@ -93,16 +170,9 @@ absl::StatusOr<Fetched> EndpointWalk::Fetch(SessionState& session,
   return all_not_found ? absl::NotFoundError(message) : absl::UnavailableError(message);
 }
 
-absl::StatusOr<Fetched> EndpointWalk::FetchFrom(SessionState& session,
-                                                const FetchRequest& request,
-                                                const resolver::Endpoint& endpoint) const {
-  return TryEndpoint(session, request, endpoint);
-}
-
-// The error message of a failed try is the reason recorded on the session.
-absl::StatusOr<Fetched> EndpointWalk::TryEndpoint(SessionState& session,
-                                                  const FetchRequest& request,
-                                                  const resolver::Endpoint& endpoint) const {
+UpstreamRequest EndpointWalk::BuildRequest(const SessionState& session,
+                                           const FetchRequest& request,
+                                           const resolver::Endpoint& endpoint) const {
   UpstreamRequest up;
   up.method = Method(request);
   up.url = UpstreamUrl(endpoint, request.route);
@@ -113,6 +183,19 @@ absl::StatusOr<Fetched> EndpointWalk::TryEndpoint(SessionState& session,
     up.fallback_credentials = *session.kubelet_auth();
   }
   up.stall_timeout = limits_.stall_timeout;
+  return up;
+}
+
+absl::StatusOr<Fetched> EndpointWalk::FetchFrom(SessionState& session,
+                                                const FetchRequest& request,
+                                                const resolver::Endpoint& endpoint) const {
+  return TryEndpoint(request, endpoint, BuildRequest(session, request, endpoint));
+}
+
+// The error message of a failed try is the reason recorded on the session.
+absl::StatusOr<Fetched> EndpointWalk::TryEndpoint(const FetchRequest& request,
+                                                  const resolver::Endpoint& endpoint,
+                                                  const UpstreamRequest& up) const {
   absl::StatusOr<UpstreamResponsePtr> opened = upstream_->Open(up);
   if (!opened.ok()) {
     if (EndpointHealth::IsConnectionFailure(opened.status())) health_->RecordFailure(endpoint.host);
@@ -147,13 +230,7 @@ absl::StatusOr<Fetched> EndpointWalk::TryEndpoint(SessionState& session,
     }
     return fetched;
   }
-  if (absl::Status s = ReadManifest(request, fetched); !s.ok()) {
-    // Wrong bytes for a digest: not trusted again during this pull.
-    if (absl::IsDataLoss(s) && request.route.ref_is_digest) {
-      session.ExcludeEndpoint(endpoint.base_url);
-    }
-    return s;
-  }
+  if (absl::Status s = ReadManifest(request, fetched); !s.ok()) return s;
   return fetched;
 }
 

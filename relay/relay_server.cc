@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -41,6 +42,24 @@
 // closed before Content-Length bytes (or the last chunk) were sent, so
 // containerd sees a short read and retries. Blob digests are checked by
 // containerd, which hashes every blob before committing it (see BlobPump).
+
+// Capacity (issue 10 defect 6). Any local process can connect to the relay,
+// so connections must not be a resource an idle client can hold: with 128
+// slots and a 3-minute timeout for everyone, 128 idle sockets starved every
+// pull. Kept: one thread per connection (the handler blocks in the endpoint
+// walk and the stream reader blocks in UpstreamResponse::Read, which an
+// event loop could not do without suspend/resume plus worker threads, a
+// rewrite of the streaming primitive above). Changed: (1) a connection gets
+// RelayLimits::unauthenticated_timeout (5 s) of silence until a request on
+// it presents a valid session credential, which raises it to
+// connection_timeout (MHD_CONNECTION_OPTION_TIMEOUT); a request without one
+// lowers it again; (2) 1024 slots instead of 128, with the open-file limit
+// raised to fit. An idle connection costs a sleeping thread: measured 400
+// idle connections added 3.9 MiB RSS (about 10 KiB each: stack pages
+// touched, the 64 KiB memory pool is not touched until a request arrives).
+// So holding the relay now takes more than 1024 connections re-opened every
+// 5 s; 400 held idle connections leave pulls unaffected
+// (tests/integration/hedging_capacity_test.cc).
 
 namespace crimirror::relay {
 namespace {
@@ -201,6 +220,31 @@ std::size_t HeaderBytes(const Headers& headers) {
   return total;
 }
 
+unsigned TimeoutSeconds(absl::Duration timeout) {
+  return static_cast<unsigned>(std::max<std::int64_t>(1, absl::ToInt64Seconds(timeout)));
+}
+
+// Each connection holds a file descriptor, and the process needs more for
+// upstream connections, the CRI sockets and config files: raises the soft
+// open-file limit (systemd's default is 1024) towards the hard one so that
+// `wanted` connections fit, else serves fewer, with a warning.
+unsigned FitConnectionsToFileLimit(unsigned wanted) {
+  constexpr rlim_t kReserve = 1024;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return wanted;
+  const rlim_t needed = static_cast<rlim_t>(wanted) + kReserve;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? needed : std::min(needed, limit.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed) return wanted;
+  const rlim_t fits = limit.rlim_cur > 2 * kReserve ? limit.rlim_cur - kReserve : limit.rlim_cur / 2;
+  log::Warning("relay: the open-file limit (", limit.rlim_cur, ") leaves room for ", fits,
+               " relay connections instead of ", wanted, "; raise LimitNOFILE");
+  return static_cast<unsigned>(std::max<rlim_t>(1, fits));
+}
+
 bool HasRequestBody(MHD_Connection* connection) {
   const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length");
   const char* encoding =
@@ -249,6 +293,8 @@ struct RelayServerAccess {
                         bad ? "NAME_INVALID" : "NOT_FOUND", route.status().message());
     }
     absl::StatusOr<SessionStatePtr> session = Authenticate(server, request_headers);
+    SetIdleTimeout(connection, session.ok() ? server.options_.limits.connection_timeout
+                                            : server.options_.limits.unauthenticated_timeout);
     if (!session.ok()) {
       return QueueError(connection, MHD_HTTP_UNAUTHORIZED, "UNAUTHORIZED",
                         session.status().message());
@@ -306,6 +352,12 @@ struct RelayServerAccess {
         ParseBasicAuthorization(*authorization);
     if (!credential.ok()) return credential.status();
     return server.options_.sessions->Authenticate(credential->first, credential->second);
+  }
+
+  // How long `connection` may stay silent before libmicrohttpd closes it.
+  static void SetIdleTimeout(MHD_Connection* connection, absl::Duration timeout) {
+    (void)MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT,
+                                    TimeoutSeconds(timeout));
   }
 
   // A session may fetch only its own image: the name must be the plan's
@@ -390,13 +442,13 @@ absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Create(Options options
   const RelayLimits& limits = server->options_.limits;
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD;
   if (address->ipv6) flags |= MHD_USE_IPv6;
-  const auto timeout_seconds = static_cast<unsigned>(
-      std::max<std::int64_t>(1, absl::ToInt64Seconds(limits.connection_timeout)));
+  const unsigned max_connections = FitConnectionsToFileLimit(limits.max_connections);
   server->daemon_ = MHD_start_daemon(
       flags, address->port, nullptr, nullptr, &RelayServerAccess::Handle, server.get(),
       MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&address->storage),
-      MHD_OPTION_CONNECTION_LIMIT, limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-      timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.connection_memory,
+      MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+      TimeoutSeconds(limits.unauthenticated_timeout), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      limits.connection_memory,
       MHD_OPTION_UNESCAPE_CALLBACK, &KeepEscaped, nullptr, MHD_OPTION_STRICT_FOR_CLIENT, 1,
       MHD_OPTION_END);
   if (server->daemon_ == nullptr) {

@@ -4,6 +4,9 @@
 // answers each request from the first endpoint of the session's plan that
 // can serve it (relay/endpoint_walk.h), streaming blobs with back-pressure.
 // Built on libmicrohttpd with one thread per connection. Binds loopback only.
+// Connections that have not presented a valid session credential are
+// dropped after RelayLimits::unauthenticated_timeout of silence, so idle
+// local connections cannot starve pull sessions (issue 10 defect 6).
 //
 // Responses:
 //   GET /v2/                   200 + Docker-Distribution-API-Version for a
@@ -47,11 +50,18 @@ namespace crimirror::relay {
 
 // Resource limits of the relay's HTTP server.
 struct RelayLimits {
-  // Concurrent client connections (each holds one thread).
-  unsigned max_connections = 128;
-  // A connection idle this long is closed. Longer than the upstream stall
-  // timeout so a slow upstream ends with its own clear error first.
+  // Concurrent client connections (each holds one mostly idle thread; see
+  // "Capacity" in relay_server.cc). Capped by the open-file limit, which
+  // Create() raises towards its hard limit when needed.
+  unsigned max_connections = 1024;
+  // A connection idle this long after a request that presented a valid
+  // session credential is closed. Longer than the upstream stall timeout so
+  // a slow upstream ends with its own clear error first.
   absl::Duration connection_timeout = absl::Minutes(3);
+  // Any other connection (nothing sent yet, or its last request had no
+  // valid credential) is closed after this long idle, so that local
+  // processes holding connections cannot keep the slots of pull sessions.
+  absl::Duration unauthenticated_timeout = absl::Seconds(5);
   // Per-connection memory for the request line, headers and the response
   // write buffer (MHD_OPTION_CONNECTION_MEMORY_LIMIT). Requests whose
   // headers do not fit are refused by libmicrohttpd (431/414).

@@ -73,6 +73,7 @@ absl::Status StartRelay(const config::ServerSettings& server, Daemon* d) {
   options.sessions = d->sessions.get();
   options.health = d->health.get();
   options.limits.walk.stall_timeout = server.stall_timeout;
+  options.limits.walk.hedge_after = server.hedge_after;
   absl::StatusOr<std::unique_ptr<relay::RelayServer>> relay =
       relay::RelayServer::Create(std::move(options));
   if (!relay.ok()) {

@@ -74,7 +74,9 @@ void PullQueue::Submit(const std::string& key, const std::string& group, PullInp
                               "cri-mirror: pull not started: every caller went away"),
                  {}});
   }
-  if (refused.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) log::Warning(refused.error_message());
+  if (refused.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    log::Warning(refused.error_message());
+  }
   done(refused, grpc::ByteBuffer());
 }
 

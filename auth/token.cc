@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "log/echo.h"
 
 namespace crimirror::auth {
 namespace {
@@ -19,7 +20,7 @@ absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.
 
 absl::Status BadToken(std::string_view realm, std::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
-      "token realm ", Sv(realm), " answered with ", Sv(why),
+      "token realm ", log::Excerpt(realm), " answered with ", Sv(why),
       "; check that the realm is a Docker token server (the registry's auth config)"));
 }
 

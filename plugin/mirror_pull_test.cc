@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -265,7 +266,12 @@ class MirrorPullInterceptorTest : public ::testing::Test {
     return state_.pulls.size();
   }
 
+  // Outcomes outlive the interceptor (TearDown), so that a test that stops
+  // at a failed ASSERT leaves no callback pointing at a dead local.
+  Outcome& NewOutcome() { return outcomes_.emplace_back(); }
+
   FakeContainerd state_;
+  std::list<Outcome> outcomes_;
   FakeCri cri_{&state_};
   FakeImages images_{&state_};
   std::unique_ptr<grpc::Server> server_;
@@ -393,7 +399,10 @@ struct TestCaller {
 TEST_F(MirrorPullInterceptorTest, FullQueueAnswersResourceExhausted) {
   StartInterceptor(/*workers=*/1, /*max_queued=*/2);
   state_.gated = true;
-  Outcome running, queued1, queued2, refused;
+  Outcome& running = NewOutcome();
+  Outcome& queued1 = NewOutcome();
+  Outcome& queued2 = NewOutcome();
+  Outcome& refused = NewOutcome();
   TestCaller caller;
   ASSERT_TRUE(PullFor("nginx:1", caller.Get(), &running));
   while (PullCount() < 1) absl::SleepFor(absl::Milliseconds(5));
@@ -406,7 +415,7 @@ TEST_F(MirrorPullInterceptorTest, FullQueueAnswersResourceExhausted) {
               HasSubstr("pull of docker.io/library/nginx:4 refused: 2 pulls are already queued "
                         "behind 1 running (the queue holds at most 2); retry later"));
   // Joining a queued pull is not refused.
-  Outcome joined;
+  Outcome& joined = NewOutcome();
   ASSERT_TRUE(PullFor("nginx:3", caller.Get(), &joined));
   EXPECT_FALSE(joined.done.HasBeenNotified());
   state_.release.Notify();
@@ -422,7 +431,9 @@ TEST_F(MirrorPullInterceptorTest, FullQueueAnswersResourceExhausted) {
 TEST_F(MirrorPullInterceptorTest, QueuedPullWhoseCallersAllCancelledNeverStarts) {
   StartInterceptor(/*workers=*/1, /*max_queued=*/8);
   state_.gated = true;
-  Outcome running, abandoned1, abandoned2;
+  Outcome& running = NewOutcome();
+  Outcome& abandoned1 = NewOutcome();
+  Outcome& abandoned2 = NewOutcome();
   TestCaller live, gone;
   ASSERT_TRUE(PullFor("nginx:1", live.Get(), &running));
   while (PullCount() < 1) absl::SleepFor(absl::Milliseconds(5));
@@ -444,7 +455,8 @@ TEST_F(MirrorPullInterceptorTest, QueuedPullWhoseCallersAllCancelledNeverStarts)
 // the first caller's.
 TEST_F(MirrorPullInterceptorTest, CoalescedPullTakesTheLatestDeadline) {
   state_.gated = true;
-  Outcome early, late;
+  Outcome& early = NewOutcome();
+  Outcome& late = NewOutcome();
   TestCaller caller;
   ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(absl::Now() + absl::Milliseconds(300)), &early));
   ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(absl::Now() + absl::Seconds(60)), &late));
@@ -460,7 +472,7 @@ TEST_F(MirrorPullInterceptorTest, CoalescedPullTakesTheLatestDeadline) {
 // DEADLINE_EXCEEDED.
 TEST_F(MirrorPullInterceptorTest, PullEndsWhenEveryCallersDeadlinePassed) {
   state_.gated = true;
-  Outcome outcome;
+  Outcome& outcome = NewOutcome();
   TestCaller caller;
   ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(absl::Now() + absl::Milliseconds(300)), &outcome));
   ASSERT_TRUE(outcome.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
@@ -471,7 +483,10 @@ TEST_F(MirrorPullInterceptorTest, PullEndsWhenEveryCallersDeadlinePassed) {
 // Defect 10: another runtime handler or pod namespace is another pull.
 TEST_F(MirrorPullInterceptorTest, RuntimeHandlerAndPodNamespaceSeparatePulls) {
   state_.gated = true;
-  Outcome a, same, other_handler, other_namespace;
+  Outcome& a = NewOutcome();
+  Outcome& same = NewOutcome();
+  Outcome& other_handler = NewOutcome();
+  Outcome& other_namespace = NewOutcome();
   TestCaller caller;
   ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(), &a, "runc", "ns1"));
   ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(), &same, "runc", "ns1"));
@@ -516,7 +531,7 @@ TEST_F(MirrorPullInterceptorTest, FailedPullSweepsItsRelayNamedRecords) {
 // Defect 8: a cancelled pull leaves no relay-named record either.
 TEST_F(MirrorPullInterceptorTest, CancelledPullSweepsItsRelayNamedRecords) {
   state_.gated = true;
-  Outcome outcome;
+  Outcome& outcome = NewOutcome();
   TestCaller caller;
   ASSERT_TRUE(PullFor("nginx:1.25", caller.Get(), &outcome));
   while (PullCount() < 1) absl::SleepFor(absl::Milliseconds(5));

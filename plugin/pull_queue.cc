@@ -43,7 +43,8 @@ void PullQueue::Submit(const std::string& key, const std::string& group, PullInp
     if (shutdown_) {
       refused = ShuttingDown();
     } else if (auto it = jobs_.find(key); it != jobs_.end()) {
-      log::Info("pull ", input.plan.reference.Canonical(), ": joining the identical pull");
+      log::Info("pull ", input.plan.reference.Canonical(),
+                ": joining the identical pull in flight");
       it->second->waiters.push_back(Waiter{std::move(caller), std::move(done)});
       return;
     } else {
@@ -74,7 +75,9 @@ void PullQueue::Submit(const std::string& key, const std::string& group, PullInp
                               "cri-mirror: pull not started: every caller went away"),
                  {}});
   }
-  if (refused.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) log::Warning(refused.error_message());
+  if (refused.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    log::Warning(refused.error_message());
+  }
   done(refused, grpc::ByteBuffer());
 }
 

@@ -60,9 +60,10 @@ void EndpointHealth::MakeRoom(absl::Time now) {
     }
   }
   while (states_.size() >= max_hosts_) {
-    auto oldest = std::min_element(states_.begin(), states_.end(), [](const auto& a, const auto& b) {
-      return a.second.last_failure < b.second.last_failure;
-    });
+    auto oldest =
+        std::min_element(states_.begin(), states_.end(), [](const auto& a, const auto& b) {
+          return a.second.last_failure < b.second.last_failure;
+        });
     states_.erase(oldest);
   }
 }

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "log/echo.h"
 #include "log/log.h"
 #include "relay/digest_verifier.h"
 #include "relay/hedged_fetch.h"
@@ -209,7 +210,7 @@ absl::StatusOr<Fetched> EndpointWalk::TryEndpoint(const FetchRequest& request,
     std::string why;
     if (std::optional<std::string> reason =
             FirstHeaderValue((*opened)->headers(), kUpstreamAuthErrorHeader)) {
-      why = absl::StrCat(": ", *reason);
+      why = absl::StrCat(": ", log::Excerpt(*reason));  // registry-sent (issue 10 defect 11)
     }
     return absl::PermissionDeniedError(absl::StrCat("HTTP ", status, " after authentication", why,
                                                     " (check [host] credentials for ",
@@ -226,7 +227,8 @@ absl::StatusOr<Fetched> EndpointWalk::TryEndpoint(const FetchRequest& request,
         FirstHeaderValue(fetched.response->headers(), "Docker-Content-Digest");
     if (request.route.ref_is_digest && announced && *announced != request.route.ref) {
       return absl::DataLossError(
-          absl::StrCat("Docker-Content-Digest ", *announced, " does not match the request"));
+          absl::StrCat("Docker-Content-Digest ", log::Excerpt(*announced),
+                       " does not match the request"));
     }
     return fetched;
   }

@@ -172,6 +172,11 @@ absl::StatusOr<PullJobPtr> MirrorPullInterceptor::Impl::Prepare(
   std::shared_ptr<const resolver::CompiledConfig> compiled = Compiled();
   job->input.plan = compiled->Resolve(*reference);
   if (!job->input.plan.Matched()) return PullJobPtr();
+  if (job->input.plan.blocked) {  // refused before any backend call (issue 13/14)
+    return absl::PermissionDeniedError(absl::StrCat(
+        "cri-mirror: pulls of ", reference->Canonical(), " are blocked by the rule for \"",
+        job->input.plan.matched_rule, "\" (", job->input.plan.rule_origin, ")"));
+  }
   const config::ServerSettings& server = compiled->config().server;
   job->input.namespace_ = server.namespace_;
   job->input.pull_timeout = server.pull_timeout;

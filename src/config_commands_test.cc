@@ -83,7 +83,7 @@ TEST_F(ConfigCommandsTest, ResolvePrintsPlanText) {
   EXPECT_EQ(RunResolve("nginx:1.25", path, false, out_, err_), 0);
   EXPECT_EQ(out_.str(),
             "reference: docker.io/library/nginx:1.25\n"
-            "rule: docker.io\n"
+            "rule: docker.io (from " + path + ":2)\n"
             "1. mirror https://mirror:5000 repository=library/nginx "
             "serves=tags,digests host=mirror:5000 credentials=password\n"
             "2. mirror http://127.0.0.1:5001 repository=hub/library/nginx "

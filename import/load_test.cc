@@ -1,8 +1,12 @@
 #include "import/load.h"
 
+#include <sys/stat.h>
+
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
+#include "config/config_store.h"
 #include "config/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -89,6 +93,59 @@ TEST(ToTomlTest, ConvertedTextParsesAsNativeConfig) {
   EXPECT_TRUE(parsed->config.mirrors[1].blocked);
   EXPECT_EQ(parsed->config.hosts.at("m:5000").password.Reveal(), "p\"w");
   EXPECT_THAT(text, HasSubstr("# f:3: header dropped\n# second line\n"));
+}
+
+template <typename F>
+bool WaitFor(F condition) {
+  for (int i = 0; i < 500; ++i) {  // 10 s
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+TEST(ImportWatchTest, ChangedImportAppliesAndBadImportKeepsLastGood) {
+  TempDir dir;
+  TempDir k3s_dir;  // another directory: its own watch
+  std::string k3s = k3s_dir.Write(
+      "registries.yaml", "mirrors:\n  ghcr.io:\n    endpoint: [\"https://a\"]\n");
+  std::string path =
+      dir.Write("config.toml", "[import]\nk3s_registries = \"" + k3s + "\"\n");
+  auto store = config::ConfigStore::Create(path, false, LoadConfigWithImports);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto watcher = config::ConfigWatcher::Create(store->get(), nullptr,
+                                               absl::Milliseconds(20));
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  auto first_endpoint = [&] {
+    config::ConfigPtr c = (*store)->Current();
+    return c->mirrors.empty() ? std::string() : c->mirrors[0].endpoints[0];
+  };
+  EXPECT_EQ(first_endpoint(), "https://a");
+  k3s_dir.ReplaceByRename("registries.yaml",
+                          "mirrors:\n  ghcr.io:\n    endpoint: [\"https://b\"]\n");
+  EXPECT_TRUE(WaitFor([&] { return first_endpoint() == "https://b"; }));
+  k3s_dir.ReplaceByRename("registries.yaml", "mirrors: [\n");
+  EXPECT_FALSE((*store)->Reload().ok());
+  EXPECT_EQ(first_endpoint(), "https://b");
+}
+
+TEST(ImportWatchTest, CertsDirHostsTomlChangeApplies) {
+  TempDir dir;
+  TempDir certs;
+  ::mkdir(certs.File("ghcr.io").c_str(), 0700);
+  certs.Write("ghcr.io/hosts.toml", "[host.\"https://a\"]\n");
+  std::string path = dir.Write(
+      "config.toml", "[import]\ncontainerd_hosts_dir = \"" + certs.path() + "\"\n");
+  auto store = config::ConfigStore::Create(path, false, LoadConfigWithImports);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto watcher = config::ConfigWatcher::Create(store->get(), nullptr,
+                                               absl::Milliseconds(20));
+  ASSERT_TRUE(watcher.ok());
+  certs.ReplaceByRename("ghcr.io/hosts.toml", "[host.\"https://c\"]\n");
+  EXPECT_TRUE(WaitFor([&] {
+    config::ConfigPtr c = (*store)->Current();
+    return !c->mirrors.empty() && c->mirrors[0].endpoints[0] == "https://c";
+  }));
 }
 
 }  // namespace

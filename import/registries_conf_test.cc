@@ -92,10 +92,9 @@ TEST(RegistriesConfTest, WildcardPrefixIsDropped) {
 }
 
 TEST(RegistriesConfTest, Rejections) {
-  struct Case {
-    const char* text;
-    const char* error;
-  } cases[] = {
+  testing::ExpectRejected(
+      [](const char* text) { return ParseRegistriesConf(text, "r.conf"); },
+      {
       {"[registries.search]\nregistries = []\n", "the v1 format"},
       {"[[registry]]\ninsecure = true\n", "r.conf:1:1: [[registry]][0]: needs a prefix"},
       {"[[registry]]\nprefix = \"r.io\"\n[[registry.mirror]]\nlocation = \"m\"\n"
@@ -103,12 +102,7 @@ TEST(RegistriesConfTest, Rejections) {
        "r.conf:5:20: [[registry]][0].mirror[0].pull-from-mirror"},
       {"[[registry]]\nprefix = 3\n", "[[registry]][0].prefix: expected a string"},
       {"[[registry]]\nprefix = \"bad prefix\"\n", "is not host[:port][/path]"},
-  };
-  for (const Case& c : cases) {
-    auto got = ParseRegistriesConf(c.text, "r.conf");
-    ASSERT_FALSE(got.ok()) << c.text;
-    EXPECT_THAT(std::string(got.status().message()), HasSubstr(c.error)) << c.text;
-  }
+      });
 }
 
 }  // namespace

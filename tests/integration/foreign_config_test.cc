@@ -84,6 +84,22 @@ class ForeignConfigTest : public ::testing::Test {
     return RegistryWith(options, PushOptions(), repo_tag, seed, built);
   }
 
+  // `cri-mirror convert --from format path --output F` succeeds and F passes
+  // `cri-mirror check-config` (the one-off path of the same seed config).
+  void ExpectConverts(const std::string& format, const std::string& path) {
+    const std::string out = dir_->Join("converted-" + format + ".toml");
+    TESTBED_ASSERT_OK(RunCommandOk({CRI_MIRROR_BINARY, "convert", "--from", format, path,
+                                    "--output", out},
+                                   dir_->Join("convert-" + format))
+                          .status());
+    TESTBED_ASSERT_OK_AND_ASSIGN(
+        CommandResult checked,
+        RunCommand({CRI_MIRROR_BINARY, "check-config", "--config", out},
+                   dir_->Join("check-" + format)));
+    EXPECT_EQ(checked.exit_code, 0) << checked.stderr_text;
+    EXPECT_THAT(checked.stderr_text + checked.stdout_text, Not(HasSubstr("s3cret-pw")));
+  }
+
   void ExpectPulled(const std::string& image, const BuiltImage& built) {
     auto pulled = cri_->Pull(image);
     ASSERT_TRUE(pulled.ok()) << image << ": " << pulled.status.error_message() << Logs();
@@ -115,6 +131,7 @@ TEST_F(ForeignConfigTest, MicroK8sTemplateMirrorForInsecureRegistry) {
                    "\"myregistry.local:32000\"]\n  endpoint = [\"",
                    registry->Url(), "\"]\n"),
       0644));
+  ExpectConverts("containerd-config", tmpl);
   StartMirror(absl::StrCat("containerd_config = \"", tmpl, "\"\n"));
   ExpectPulled("myregistry.local:32000/app:v1", image);
 }
@@ -141,6 +158,7 @@ TEST_F(ForeignConfigTest, K3sRegistriesYamlWithTlsCaAndPassword) {
                    "\":\n    auth:\n      username: puller\n      password: s3cret-pw\n"
                    "    tls:\n      ca_file: ", ca->ca_cert_path(), "\n"),
       0600));
+  ExpectConverts("k3s", yaml);
   StartMirror(absl::StrCat("k3s_registries = \"", yaml, "\"\n"));
   ExpectPulled("registry.k3s.example/team/app:v1", image);
   EXPECT_THAT(mirror_->LogTail(100000), Not(HasSubstr("s3cret-pw")));
@@ -163,6 +181,7 @@ TEST_F(ForeignConfigTest, CertsDirWhoseFirstHostIsDead) {
                    "\"]\n  capabilities = [\"pull\", \"resolve\"]\n\n[host.\"",
                    registry->Url(), "\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
       0644));
+  ExpectConverts("containerd-hosts", certs);
   StartMirror(absl::StrCat("containerd_hosts_dir = \"", certs, "\"\n"));
   ExpectPulled("hosts.example:5000/app:v1", image);
 }
@@ -181,6 +200,7 @@ TEST_F(ForeignConfigTest, RegistriesConfPrefixLocationBlockedAndLiveChange) {
       registry->HostPort(), "/mirror/team\"\ninsecure = true\n\n");
   TESTBED_ASSERT_OK(WriteFile(
       conf, body + "[[registry]]\nprefix = \"blocked.example\"\nblocked = true\n", 0644));
+  ExpectConverts("registries-conf", conf);
   StartMirror(absl::StrCat("registries_conf = \"", conf, "\"\n"));
   ExpectPulled("corp.example/team/app:v1", image);
 

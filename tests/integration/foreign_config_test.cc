@@ -8,6 +8,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -223,6 +224,26 @@ TEST_F(ForeignConfigTest, RegistriesConfPrefixLocationBlockedAndLiveChange) {
       },
       absl::Seconds(20), "the edited registries.conf to apply");
   EXPECT_TRUE(applied.ok()) << applied << Logs();
+}
+
+// A native `[[mirror]] blocked = true` (issues 13 and 14): the pull of an
+// image a real registry holds is refused, and neither containerd nor the
+// registry ever sees a request for it.
+TEST_F(ForeignConfigTest, NativeBlockedRuleRefusesBeforeAnyBackendCall) {
+  BuiltImage image;
+  auto registry = HttpRegistryWith("blocked", "app:v1", 5, &image);
+  ASSERT_NE(registry, nullptr);
+  const std::string before = registry->LogTail(1 << 20);
+  StartMirror(absl::StrCat("\n[[mirror]]\nregistry = \"", registry->HostPort(),
+                           "\"\nblocked = true\n"));
+  auto refused = cri_->Pull(registry->HostPort() + "/app:v1");
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(refused.status.error_message(), HasSubstr("config.toml:"));
+  EXPECT_FALSE(cri_->HasImage(registry->HostPort() + "/app:v1"));
+  EXPECT_THAT(containerd_->LogTail(1 << 20), Not(HasSubstr(registry->HostPort() + "/v2/app")));
+  const std::string after = registry->LogTail(1 << 20);
+  EXPECT_THAT(after.substr(std::min(before.size(), after.size())), Not(HasSubstr("/v2/app/")))
+      << "the registry was contacted";
 }
 
 }  // namespace

@@ -2,14 +2,7 @@
 // `[host."..."]` order containerd honours is recovered from source lines.
 #include "import/containerd_hosts.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>

@@ -1,10 +1,13 @@
 #include "import/containerd_hosts.h"
 
+#include <sys/stat.h>
+
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "config/test_util.h"
 #include "import/test_util.h"
 
 namespace crimirror::importer {
@@ -140,6 +143,24 @@ TEST(ContainerdHostsTest, DockerStyleCertFiles) {
   Imported lone = FromCertFiles("docker.io", "/d", {"a.cert"});
   EXPECT_EQ(lone.hosts.at("registry-1.docker.io:443").client_key, "/d/a.cert");
   EXPECT_TRUE(HasNote(lone, "has no a.key"));
+}
+
+TEST(ContainerdHostsTest, LoadsADirectoryTree) {
+  config::testing::TempDir certs;
+  for (const char* sub : {"_default", "reg_5000_", "docker.io", "not a host"}) {
+    ::mkdir(certs.File(sub).c_str(), 0700);
+  }
+  certs.Write("_default/hosts.toml", "[host.\"https://catchall\"]\n");
+  certs.Write("reg_5000_/ca.crt", "x");
+  certs.Write("docker.io/hosts.toml", "[host.\"https://hub-mirror\"]\n");
+  auto got = LoadContainerdHostsDir(certs.path());
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_NE(RuleFor(*got, "*"), nullptr);
+  ASSERT_NE(RuleFor(*got, "docker.io"), nullptr);
+  EXPECT_EQ(RuleFor(*got, "docker.io")->origin, certs.File("docker.io/hosts.toml") + ":1");
+  EXPECT_EQ(got->hosts.at("reg:5000").ca_file, certs.File("reg_5000_/ca.crt"));
+  EXPECT_TRUE(HasNote(*got, "\"not a host\" is not a registry"));
+  EXPECT_FALSE(LoadContainerdHostsDir(certs.File("missing")).ok());
 }
 
 }  // namespace

@@ -224,6 +224,7 @@ std::vector<std::string> HostKeysFor(
       add(HostKey(url));
     }
   }
+  if (host == "*") return keys;  // no [host] table applies to every host
   add(config::UpstreamFor(host == "registry-1.docker.io" ? "docker.io" : host)
           .host_port);
   return keys;

@@ -97,7 +97,7 @@ void ApplyHostConfig(const ForeignHostConfig& from, config::HostSettings* host,
 // The [host] keys a `configs."<host>"` entry stands for: the host:port of
 // every endpoint in `native_urls` written with that authority, plus where the
 // registry `host` itself is reached (config::UpstreamFor). docker.io means
-// registry-1.docker.io.
+// registry-1.docker.io. None for "*".
 std::vector<std::string> HostKeysFor(std::string_view host,
                                      const std::vector<std::string>& native_urls);
 

@@ -177,6 +177,11 @@ class K3sFile {
     if (tls && tls.IsMap() && tls["insecure_skip_verify"]) {
       from.insecure_skip_verify = tls["insecure_skip_verify"].as<bool>();
     }
+    if (host == "*") {
+      Note(host_node, "configs.\"*\" dropped: a [host] table names one "
+                      "host:port; write the settings per registry");
+      return;
+    }
     std::string lookup = host;
     if (size_t at = lookup.find("://"); at != std::string::npos) {
       lookup = lookup.substr(at + 3);

@@ -90,6 +90,14 @@ TEST(K3sTest, DefaultEndpointWrittenOutIsTheFallback) {
   EXPECT_TRUE(HasNote(*got, "duplicate endpoint"));
 }
 
+TEST(K3sTest, WildcardConfigIsDroppedWithANote) {
+  auto got = ParseK3sRegistries(
+      "configs:\n  \"*\":\n    tls:\n      insecure_skip_verify: true\n", "r.yaml");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->hosts.empty());
+  EXPECT_TRUE(HasNote(*got, "configs.\"*\" dropped"));
+}
+
 TEST(K3sTest, Rejections) {
   testing::ExpectRejected(
       [](const char* text) { return ParseK3sRegistries(text, "r.yaml"); },

@@ -60,7 +60,7 @@ class K3sFile {
     out_.notes.push_back({At(node), std::move(message)});
   }
 
-  std::string Endpoint(const std::string& raw) {
+  absl::StatusOr<std::string> Endpoint(const std::string& raw) {
     bool has_scheme = raw.find("://") != std::string::npos;
     std::string authority =
         has_scheme ? "" : raw.substr(0, raw.find('/'));
@@ -70,9 +70,7 @@ class K3sFile {
         !absl::EndsWith(authority, ":443")) {
       scheme = "http";
     }
-    absl::StatusOr<std::string> url =
-        NativeEndpoint(raw, scheme, PathStyle::kK3s);
-    return url.ok() ? *url : std::string();
+    return NativeEndpoint(raw, scheme, PathStyle::kK3s);
   }
 
   void Mirror(const YAML::Node& name_node, const YAML::Node& value) {
@@ -94,14 +92,13 @@ class K3sFile {
     }
     for (const auto& e : endpoints) {
       std::string raw = e.as<std::string>();
-      std::string url = Endpoint(raw);
-      if (url.empty()) {
-        Note(e, absl::StrCat("endpoint \"", raw,
-                             "\" skipped: not a URL cri-mirror can reach "
-                             "(k3s warns and skips it too, or its path is not "
-                             "under /v2)"));
+      absl::StatusOr<std::string> parsed = Endpoint(raw);
+      if (!parsed.ok()) {
+        Note(e, absl::StrCat("endpoint \"", raw, "\" skipped: ",
+                             parsed.status().message()));
         continue;
       }
+      const std::string& url = *parsed;
       if (IsUpstreamOf(url, name)) {
         rule.fallback_to_upstream = true;  // the default endpoint, written out
         continue;

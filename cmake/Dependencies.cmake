@@ -8,6 +8,8 @@ find_package(CURL REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(GTest CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
+# registries.yaml (k3s, RKE2, k3d) in import/k3s.cc
+find_package(yaml-cpp CONFIG REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)

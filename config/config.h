@@ -46,8 +46,16 @@ struct MirrorRule {
   bool fallback_to_upstream = true;
   PullFromMirror pull_from_mirror = PullFromMirror::kAll;
   std::vector<RewriteRule> rewrite;
+  // `blocked = true`: every pull of this registry is refused with
+  // PERMISSION_DENIED naming the rule, before any backend call (registries.conf
+  // `blocked`, issue 14). A blocked rule needs no endpoints.
+  bool blocked = false;
   // 1-based line of the `[[mirror]]` header, for messages.
   int line = 0;
+  // Where the rule was written, "file:line": the native config
+  // ("config.toml:12", set by ParseConfig) or an imported file
+  // ("/etc/containerd/certs.d/docker.io/hosts.toml:3").
+  std::string origin;
 };
 
 // One `[host."h:p"]` table: settings for every endpoint whose authority is
@@ -70,6 +78,20 @@ struct HostSettings {
   std::optional<absl::Duration> hedge_after;
 };
 
+// `[import]`: foreign registry configs read at load and on every change,
+// merged under the native rules (see import/load.h). Empty = not imported.
+struct ImportSettings {
+  std::string containerd_hosts_dir;  // a certs.d directory
+  std::string containerd_config;     // containerd config.toml (CRI registry)
+  std::string k3s_registries;        // k3s/RKE2 registries.yaml
+  std::string registries_conf;       // containers registries.conf (v2)
+
+  bool empty() const {
+    return containerd_hosts_dir.empty() && containerd_config.empty() &&
+           k3s_registries.empty() && registries_conf.empty();
+  }
+};
+
 // `[server]`.
 struct ServerSettings {
   std::string listen = "unix:///run/cri-mirror/cri-mirror.sock";
@@ -90,6 +112,10 @@ struct Config {
   ServerSettings server;
   std::vector<MirrorRule> mirrors;
   std::map<std::string, HostSettings, std::less<>> hosts;  // by "host:port"
+  ImportSettings imports;
+  // Files the loaded config was built from besides the main file (imported
+  // files and directories); the watcher reloads when one of them changes.
+  std::vector<std::string> watched_paths;
 
   // The settings for `host_port`, or nullptr when there is no [host] table.
   const HostSettings* FindHost(std::string_view host_port) const;

@@ -2,7 +2,9 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <dirent.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,29 +23,33 @@
 namespace crimirror::config {
 
 ConfigStore::ConfigStore(std::string path, ConfigPtr config,
-                         std::vector<Warning> warnings)
+                         std::vector<Warning> warnings, Loader loader)
     : path_(std::move(path)),
+      loader_(loader ? std::move(loader) : Loader(LoadConfigFile)),
       current_(std::move(config)),
       warnings_(std::move(warnings)) {}
 
 absl::StatusOr<std::unique_ptr<ConfigStore>> ConfigStore::Create(
-    std::string path, bool missing_ok) {
-  absl::StatusOr<ParsedConfig> parsed = LoadConfigFile(path);
+    std::string path, bool missing_ok, Loader loader) {
+  absl::StatusOr<ParsedConfig> parsed =
+      loader ? loader(path) : LoadConfigFile(path);
   if (!parsed.ok()) {
     if (missing_ok && absl::IsNotFound(parsed.status())) {
-      return CreateWithConfig(std::move(path), std::make_shared<Config>());
+      return std::unique_ptr<ConfigStore>(new ConfigStore(
+          std::move(path), std::make_shared<Config>(), {}, std::move(loader)));
     }
     return parsed.status();
   }
   auto config = std::make_shared<const Config>(std::move(parsed->config));
-  return std::unique_ptr<ConfigStore>(new ConfigStore(
-      std::move(path), std::move(config), std::move(parsed->warnings)));
+  return std::unique_ptr<ConfigStore>(
+      new ConfigStore(std::move(path), std::move(config),
+                      std::move(parsed->warnings), std::move(loader)));
 }
 
 std::unique_ptr<ConfigStore> ConfigStore::CreateWithConfig(std::string path,
                                                            ConfigPtr config) {
   return std::unique_ptr<ConfigStore>(
-      new ConfigStore(std::move(path), std::move(config), {}));
+      new ConfigStore(std::move(path), std::move(config), {}, nullptr));
 }
 
 ConfigPtr ConfigStore::Current() const {
@@ -58,7 +64,7 @@ std::vector<Warning> ConfigStore::Warnings() const {
 
 absl::Status ConfigStore::Reload() {
   absl::MutexLock reload_lock(&reload_mu_);
-  absl::StatusOr<ParsedConfig> parsed = LoadConfigFile(path_);
+  absl::StatusOr<ParsedConfig> parsed = loader_(path_);
   if (!parsed.ok()) return parsed.status();
   auto config = std::make_shared<const Config>(std::move(parsed->config));
   std::vector<Subscriber> subscribers;
@@ -123,7 +129,38 @@ ConfigWatcher::ConfigWatcher(ConfigStore* store, ReloadCallback on_reload,
       inotify_fd_(inotify_fd),
       stop_fd_(stop_fd),
       file_name_(std::move(file_name)) {
+  WatchImports();
   thread_ = std::thread([this] { Run(); });
+}
+
+void ConfigWatcher::WatchImports() {
+  constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE |
+                             IN_DELETE | IN_MOVED_FROM | IN_MODIFY;
+  auto watch = [this](const std::string& dir, const std::string& name) {
+    int wd = ::inotify_add_watch(inotify_fd_, dir.c_str(), kMask);
+    if (wd < 0) return;  // missing: the next reload reports the import error
+    std::set<std::string>& names = import_watches_[wd];
+    if (!name.empty()) names.insert(name);
+  };
+  ConfigPtr config = store_->Current();
+  for (const std::string& path : config->watched_paths) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      // A certs.d tree: the directory and each registry directory in it.
+      watch(path, "");
+      if (DIR* d = ::opendir(path.c_str())) {
+        while (struct dirent* e = ::readdir(d)) {
+          std::string name = e->d_name;
+          if (name != "." && name != "..") watch(path + "/" + name, "");
+        }
+        ::closedir(d);
+      }
+      continue;
+    }
+    size_t slash = path.rfind('/');
+    if (slash == std::string::npos) continue;
+    watch(slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1));
+  }
 }
 
 ConfigWatcher::~ConfigWatcher() {
@@ -151,6 +188,11 @@ bool ConfigWatcher::DrainEvents() {
           (event->mask & IN_Q_OVERFLOW) != 0) {
         relevant = true;
       }
+      if (auto it = import_watches_.find(event->wd);
+          it != import_watches_.end() &&
+          (it->second.empty() || it->second.count(std::string(name)) != 0)) {
+        relevant = true;
+      }
       offset += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
     }
   }
@@ -176,6 +218,7 @@ void ConfigWatcher::Run() {
     if (deadline && absl::Now() >= *deadline) {
       deadline.reset();
       absl::Status status = store_->Reload();
+      WatchImports();  // [import] paths may have changed, or new directories
       if (on_reload_) on_reload_(status);
     }
   }

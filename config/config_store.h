@@ -8,6 +8,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "config/config.h"
+#include "config/parse.h"
 
 namespace crimirror::config {
 
@@ -27,12 +30,15 @@ class ConfigStore {
   // Called after a successful swap with the new snapshot, on the thread that
   // called Reload(), outside the store's locks (it may call Current()).
   using Subscriber = std::function<void(ConfigPtr)>;
+  // Reads and validates the config at a path (LoadConfigFile by default; the
+  // daemon passes importer::LoadConfigWithImports so [import]s are merged).
+  using Loader = std::function<absl::StatusOr<ParsedConfig>(const std::string&)>;
 
   // Loads `path` with LoadConfigFile(). When the file does not exist and
   // `missing_ok`, starts from a default Config (no mirror rules) instead of
   // failing; otherwise returns the load error (NotFound, InvalidArgument, ...).
   static absl::StatusOr<std::unique_ptr<ConfigStore>> Create(
-      std::string path, bool missing_ok = false);
+      std::string path, bool missing_ok = false, Loader loader = nullptr);
   // A store around an already built config (tests, `--config` overrides).
   static std::unique_ptr<ConfigStore> CreateWithConfig(std::string path,
                                                        ConfigPtr config);
@@ -59,9 +65,10 @@ class ConfigStore {
 
  private:
   ConfigStore(std::string path, ConfigPtr config,
-              std::vector<Warning> warnings);
+              std::vector<Warning> warnings, Loader loader);
 
   const std::string path_;
+  const Loader loader_;
   absl::Mutex reload_mu_;  // serializes Reload(); taken before mu_
   mutable absl::Mutex mu_;
   ConfigPtr current_ ABSL_GUARDED_BY(mu_);
@@ -70,7 +77,9 @@ class ConfigStore {
 };
 
 // Watches the directory of a ConfigStore's file with inotify and calls
-// Reload() after changes settle (debounced). Watching the directory rather
+// Reload() after changes settle (debounced). The files and directories the
+// config imports (Config::watched_paths: a certs.d tree, a registries.yaml)
+// are watched too, re-read after every reload. Watching the directory rather
 // than the file catches editors and config managers that write a new file and
 // rename it over the old one, and Kubernetes ConfigMap "..data" symlink swaps.
 class ConfigWatcher {
@@ -97,6 +106,8 @@ class ConfigWatcher {
   void Run();
   // Drains pending inotify events; true if one concerns the config file.
   bool DrainEvents();
+  // Adds watches for the current config's watched_paths.
+  void WatchImports();
 
   ConfigStore* const store_;
   const ReloadCallback on_reload_;
@@ -104,6 +115,9 @@ class ConfigWatcher {
   const int inotify_fd_;
   const int stop_fd_;  // eventfd; written by the destructor
   const std::string file_name_;
+  // Watch descriptor -> names that matter in it; empty = every name. Only
+  // touched by the constructor and the watch thread.
+  std::map<int, std::set<std::string>> import_watches_;
   std::thread thread_;
 };
 

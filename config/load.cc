@@ -125,10 +125,15 @@ absl::StatusOr<ParsedConfig> LoadConfigFile(const std::string& path) {
   }
   absl::StatusOr<ParsedConfig> parsed = ParseConfig(*text, path);
   if (!parsed.ok()) return parsed.status();
-  FileChecker checker(path, &*parsed);
-  for (auto& [name, host] : parsed->config.hosts) checker.CheckHost(host);
-  if (absl::Status s = checker.Result(); !s.ok()) return s;
+  if (absl::Status s = CheckConfigFiles(path, &*parsed); !s.ok()) return s;
   return parsed;
+}
+
+absl::Status CheckConfigFiles(const std::string& file_name,
+                              ParsedConfig* parsed) {
+  FileChecker checker(file_name, parsed);
+  for (auto& [name, host] : parsed->config.hosts) checker.CheckHost(host);
+  return checker.Result();
 }
 
 }  // namespace crimirror::config

@@ -24,4 +24,11 @@ namespace crimirror::config {
 // Thread-safe; blocking file I/O.
 absl::StatusOr<ParsedConfig> LoadConfigFile(const std::string& path);
 
+// The file checks of LoadConfigFile on an already parsed config (used for
+// imported configs): InvalidArgument listing every unreadable ca_file,
+// client_cert, client_key or password_file, messages prefixed by
+// `file_name`; reads password_file into password; adds warnings. Blocking.
+absl::Status CheckConfigFiles(const std::string& file_name,
+                              ParsedConfig* parsed);
+
 }  // namespace crimirror::config

@@ -39,7 +39,7 @@ using KeyList = std::vector<absl::string_view>;
 absl::string_view A(std::string_view s) { return {s.data(), s.size()}; }
 std::string_view S(absl::string_view s) { return {s.data(), s.size()}; }
 
-const KeyList kTopKeys = {"server", "mirror", "host"};
+const KeyList kTopKeys = {"server", "mirror", "host", "import"};
 const KeyList kServerKeys = {"listen",
                              "backend",
                              "namespace",
@@ -50,7 +50,9 @@ const KeyList kServerKeys = {"listen",
                              "endpoint_backoff_initial",
                              "endpoint_backoff_max"};
 const KeyList kMirrorKeys = {"registry", "endpoints", "fallback_to_upstream",
-                             "pull_from_mirror", "rewrite"};
+                             "pull_from_mirror", "rewrite", "blocked"};
+const KeyList kImportKeys = {"containerd_hosts_dir", "containerd_config",
+                             "k3s_registries", "registries_conf"};
 const KeyList kRewriteKeys = {"match", "replace"};
 const KeyList kHostKeys = {"ca_file",
                            "client_cert",
@@ -182,6 +184,10 @@ class Validator {
   void ParseRewrite(const toml::node& node, const std::string& path,
                     MirrorRule* rule);
   void ParseHosts(const toml::node& node);
+  // [import] and `blocked`: kept apart from the other keys (issue 13).
+  void ParseImport(const toml::node& node);
+  void ParseBlocked(const toml::table& table, const std::string& path,
+                    MirrorRule* rule);
   void ParseHost(const toml::table& table, const toml::key& key);
   void ParseHostFields(const toml::table& table, const std::string& path,
                        HostSettings* host);
@@ -284,6 +290,7 @@ void Validator::ParseDocument(const toml::table& root) {
   if (const toml::node* n = root.get("server")) ParseServer(*n);
   if (const toml::node* n = root.get("mirror")) ParseMirrors(*n);
   if (const toml::node* n = root.get("host")) ParseHosts(*n);
+  if (const toml::node* n = root.get("import")) ParseImport(*n);
 }
 
 // ---- [server] ---------------------------------------------------------------
@@ -389,10 +396,12 @@ void Validator::ParseMirror(const toml::table& table, size_t index) {
   CheckKeys(table, path, kMirrorKeys);
   MirrorRule rule;
   rule.line = static_cast<int>(table.source().begin.line);
+  rule.origin = absl::StrCat(file_, ":", rule.line);
   ParseRegistry(table, path, &rule);
+  ParseBlocked(table, path, &rule);
   if (const toml::node* n = table.get("endpoints")) {
     ParseEndpoints(*n, path + ".endpoints", &rule);
-  } else {
+  } else if (!rule.blocked) {
     Error(table.source(), path + ".endpoints",
           "missing; list the mirror URLs, e.g. endpoints = "
           "[\"https://mirror.example:5000\"]");
@@ -542,6 +551,45 @@ void Validator::ParseRewrite(const toml::node& node, const std::string& path,
     return;
   }
   rule->rewrite.push_back({*m, *r});
+}
+
+void Validator::ParseBlocked(const toml::table& table, const std::string& path,
+                             MirrorRule* rule) {
+  const toml::node* n = table.get("blocked");
+  if (n == nullptr) return;
+  if (auto b = Bool(*n, path + ".blocked")) rule->blocked = *b;
+}
+
+// ---- [import] -----------------------------------------------------------------
+
+void Validator::ParseImport(const toml::node& node) {
+  const toml::table* table = Table(node, "import", "write an [import] section");
+  if (table == nullptr) return;
+  CheckKeys(*table, "[import]", kImportKeys);
+  ImportSettings& imports = parsed_.config.imports;
+  struct {
+    absl::string_view key;
+    std::string* out;
+  } paths[] = {{"containerd_hosts_dir", &imports.containerd_hosts_dir},
+               {"containerd_config", &imports.containerd_config},
+               {"k3s_registries", &imports.k3s_registries},
+               {"registries_conf", &imports.registries_conf}};
+  for (auto& p : paths) {
+    const toml::node* n = table->get(S(p.key));
+    if (n == nullptr) continue;
+    std::string key = absl::StrCat("[import].", p.key);
+    std::optional<std::string> value = String(*n, key);
+    if (!value) continue;
+    if (value->empty() || value->front() != '/') {
+      Error(n->source(), key,
+            absl::StrCat(Quote(*value),
+                         " must be an absolute path; write e.g. "
+                         "\"/etc/rancher/k3s/registries.yaml\""));
+      continue;
+    }
+    Remember(key, *n);
+    *p.out = *value;
+  }
 }
 
 // ---- [host."h:p"] -----------------------------------------------------------

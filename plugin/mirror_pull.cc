@@ -186,6 +186,11 @@ absl::StatusOr<internal::PullInput> MirrorPullInterceptor::Impl::Prepare(
   std::shared_ptr<const resolver::CompiledConfig> compiled = Compiled();
   input.plan = compiled->Resolve(*reference);
   if (!input.plan.Matched()) return input;
+  if (input.plan.blocked) {  // refused before any backend call (issue 13/14)
+    return absl::PermissionDeniedError(absl::StrCat(
+        "cri-mirror: pulls of ", reference->Canonical(), " are blocked by the rule for \"",
+        input.plan.matched_rule, "\" (", input.plan.rule_origin, ")"));
+  }
   const config::ServerSettings& server = compiled->config().server;
   input.namespace_ = server.namespace_;
   input.pull_timeout = server.pull_timeout;

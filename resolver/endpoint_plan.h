@@ -38,6 +38,13 @@ struct EndpointPlan {
   Reference reference;
   // registry of the matched rule ("docker.io/bitnami", "*"); empty = no rule.
   std::string matched_rule;
+  // Where the matched rule was written: "config.toml:12" for a native rule,
+  // or the imported file and line ("/etc/rancher/k3s/registries.yaml:4").
+  std::string rule_origin;
+  // The matched rule is `blocked`: the pull must be refused with
+  // PERMISSION_DENIED naming the rule before any backend call; `endpoints` is
+  // empty.
+  bool blocked = false;
   std::vector<Endpoint> endpoints;
   // Human-readable reasons for endpoints left out ("https://m:5000: digest-only
   // mirror skipped for tag reference").

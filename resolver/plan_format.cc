@@ -74,7 +74,12 @@ std::string FormatPlanText(const EndpointPlan& plan) {
                     plan.reference.registry, ")\n");
     return out;
   }
-  absl::StrAppend(&out, "rule: ", plan.matched_rule, "\n");
+  absl::StrAppend(&out, "rule: ", plan.matched_rule, " (from ",
+                  plan.rule_origin, ")\n");
+  if (plan.blocked) {
+    absl::StrAppend(&out, "blocked: pulls are refused (PERMISSION_DENIED)\n");
+    return out;
+  }
   if (plan.endpoints.empty()) {
     absl::StrAppend(&out, "no endpoint can serve this reference\n");
   }
@@ -106,6 +111,9 @@ std::string FormatPlanJson(const EndpointPlan& plan) {
       {"digest", ref.digest},
       {"matched_rule", plan.Matched() ? nlohmann::json(plan.matched_rule)
                                       : nlohmann::json(nullptr)},
+      {"rule_origin", plan.Matched() ? nlohmann::json(plan.rule_origin)
+                                     : nlohmann::json(nullptr)},
+      {"blocked", plan.blocked},
       {"endpoints", nlohmann::json::array()},
       {"skipped", plan.skipped},
   };

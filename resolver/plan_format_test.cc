@@ -48,7 +48,7 @@ TEST(FormatPlanTextTest, OneLinePerEndpoint) {
   EXPECT_EQ(
       text,
       "reference: docker.io/library/nginx:1.25\n"
-      "rule: docker.io\n"
+      "rule: docker.io (from t.toml:2)\n"
       "1. mirror https://mirror.corp:5000 repository=library/nginx "
       "serves=tags,digests host=mirror.corp:5000 "
       "tls=ca_file,server_name=docker-registry credentials=password\n"

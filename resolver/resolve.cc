@@ -139,6 +139,11 @@ EndpointPlan ResolveWith(const Reference& ref, const Config& config,
   if (index < 0) return plan;
   const MirrorRule& rule = config.mirrors[static_cast<size_t>(index)];
   plan.matched_rule = rule.registry;
+  plan.rule_origin = rule.origin;
+  if (rule.blocked) {
+    plan.blocked = true;
+    return plan;
+  }
   for (const std::string& url : rule.endpoints) {
     std::optional<Endpoint> endpoint = MirrorEndpoint(
         url, static_cast<size_t>(index), ref, config, rewrite, &plan.skipped);

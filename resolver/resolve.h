@@ -35,6 +35,8 @@ namespace crimirror::resolver {
 //    otherwise (key "<registry>:443" unless the registry has a port); its
 //    repository is the original one.
 //  - Endpoint::host_settings is a copy of config.hosts[host:port].
+//  - A `blocked` rule yields a plan with blocked == true and no endpoints.
+//  - rule_origin is the rule's MirrorRule::origin ("file:line").
 // This overload compiles the matched rule's rewrite RE2s on every call; hot
 // paths should hold a CompiledConfig instead. Pure and thread-safe.
 EndpointPlan Resolve(const Reference& reference, const config::Config& config);

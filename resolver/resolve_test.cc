@@ -321,5 +321,21 @@ rewrite = [{ match = "^library/(.*)$", replace = "hub/$1" }]
   }
 }
 
+TEST(ResolveTest, BlockedRuleYieldsBlockedPlanWithoutEndpoints) {
+  auto parsed = config::ParseConfig(
+      "[[mirror]]\nregistry = \"bad.io\"\nblocked = true\n"
+      "[[mirror]]\nregistry = \"bad.io/ok\"\nendpoints = [\"https://m\"]\n",
+      "c.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EndpointPlan plan = Resolve(*ParseReference("bad.io/x/y:1"), parsed->config);
+  EXPECT_TRUE(plan.blocked);
+  EXPECT_TRUE(plan.endpoints.empty());
+  EXPECT_EQ(plan.rule_origin, "c.toml:1");
+  // A more specific rule that is not blocked wins as usual.
+  EndpointPlan ok = Resolve(*ParseReference("bad.io/ok/y:1"), parsed->config);
+  EXPECT_FALSE(ok.blocked);
+  EXPECT_EQ(ok.endpoints.size(), 2u);
+}
+
 }  // namespace
 }  // namespace crimirror::resolver

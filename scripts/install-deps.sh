@@ -9,6 +9,7 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev libre2-dev libcurl4-openssl-dev libssl-dev
   libtomlplusplus-dev libmicrohttpd-dev nlohmann-json3-dev
+  libyaml-cpp-dev  # k3s registries.yaml import
   libgtest-dev libgmock-dev
   # libFuzzer smoke of the reference and config parsers
   clang libclang-rt-14-dev

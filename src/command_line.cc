@@ -43,14 +43,11 @@ absl::Status ApplyFlag(const std::vector<std::string>& args, size_t* i, CommandL
   if (IsFlag(arg, "--backend")) return assign("--backend", &cl->backend.emplace());
   if (IsFlag(arg, "--log-level")) return assign("--log-level", &cl->log_level);
   if (IsFlag(arg, "--output")) {
-    std::string output;
-    if (absl::Status s = assign("--output", &output); !s.ok()) return s;
-    if (output != "json" && output != "text") {
-      return BadArgument(absl::StrCat("--output must be text or json, not \"", output, "\""));
-    }
-    cl->json = output == "json";
-    return absl::OkStatus();
+    // Checked once the command is known: text|json for resolve, a file for
+    // convert.
+    return assign("--output", &cl->output_file);
   }
+  if (IsFlag(arg, "--from")) return assign("--from", &cl->from);
   return BadArgument(absl::StrCat("unknown flag \"", arg, "\""));
 }
 
@@ -72,6 +69,23 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     } else {
       positional.push_back(arg);
     }
+  }
+  if (!positional.empty() && positional[0] == "convert") {
+    if (positional.size() != 2 || cl.from.empty()) {
+      return BadArgument("convert takes --from FORMAT and exactly one PATH");
+    }
+    cl.command = Command::kConvert;
+    cl.convert_path = positional[1];
+    return cl;
+  }
+  if (!cl.from.empty()) return BadArgument("--from applies to convert only");
+  if (!cl.output_file.empty()) {
+    if (cl.output_file != "json" && cl.output_file != "text") {
+      return BadArgument(
+          absl::StrCat("--output must be text or json, not \"", cl.output_file, "\""));
+    }
+    cl.json = cl.output_file == "json";
+    cl.output_file.clear();
   }
   if (positional.empty()) return cl;
   if (positional[0] == "check-config" && positional.size() == 1) {
@@ -100,6 +114,11 @@ Usage:
       Validate the configuration; print every error (exit 1) or a summary.
   cri-mirror resolve IMAGE [--config FILE] [--output text|json]
       Print the canonical reference and the endpoint plan for IMAGE.
+  cri-mirror convert --from FORMAT PATH [--output FILE]
+      Print the native TOML equivalent of a foreign registry config, with a
+      comment for every setting dropped or changed. FORMAT: containerd-hosts
+      (a certs.d directory), containerd-config (config.toml), k3s
+      (registries.yaml) or registries-conf (registries.conf + .d drop-ins).
   cri-mirror --version | --help
 
 Flags:

@@ -3,6 +3,7 @@
 //   cri-mirror [--config F] [--listen URL] [--backend URL] [--log-level L]
 //   cri-mirror check-config [--config F]
 //   cri-mirror resolve IMAGE [--config F] [--output text|json]
+//   cri-mirror convert --from FORMAT PATH [--output FILE]
 //   cri-mirror --help | --version
 #pragma once
 
@@ -14,7 +15,7 @@
 
 namespace crimirror::cli {
 
-enum class Command { kDaemon, kHelp, kVersion, kCheckConfig, kResolve };
+enum class Command { kDaemon, kHelp, kVersion, kCheckConfig, kResolve, kConvert };
 
 struct CommandLine {
   Command command = Command::kDaemon;
@@ -25,6 +26,9 @@ struct CommandLine {
   std::string log_level = "info";      // debug | info | warning | error
   std::string image;                   // resolve IMAGE
   bool json = false;                   // resolve --output json
+  std::string from;                    // convert --from FORMAT
+  std::string convert_path;            // convert PATH
+  std::string output_file;             // convert --output FILE (empty = stdout)
 };
 
 // Parses argv (without argv[0]). InvalidArgument naming the bad argument and

@@ -47,12 +47,24 @@ TEST(CommandLine, RejectionsNameTheArgumentAndPointAtHelp) {
            {{"resolve", "a", "b"}, "exactly one IMAGE"},
            {{"resolve", "a", "--output", "yaml"}, "yaml"},
            {{"check-config", "--listen", "unix:///x"}, "daemon only"},
+           {{"convert", "/x"}, "--from FORMAT"},
+           {{"convert", "--from", "k3s"}, "exactly one PATH"},
+           {{"resolve", "a", "--from", "k3s"}, "convert only"},
        }) {
     auto cl = ParseCommandLine(c.args);
     ASSERT_FALSE(cl.ok()) << c.expect;
     EXPECT_NE(cl.status().message().find(c.expect), std::string::npos) << cl.status();
     EXPECT_NE(cl.status().message().find("--help"), std::string::npos);
   }
+}
+
+TEST(CommandLine, Convert) {
+  auto cl = ParseCommandLine({"convert", "--from", "k3s", "/r.yaml", "--output", "/o.toml"});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_EQ(cl->command, Command::kConvert);
+  EXPECT_EQ(cl->from, "k3s");
+  EXPECT_EQ(cl->convert_path, "/r.yaml");
+  EXPECT_EQ(cl->output_file, "/o.toml");
 }
 
 TEST(CommandLine, HelpAndVersionWinOverEverythingElse) {

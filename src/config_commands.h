@@ -28,4 +28,14 @@ int RunCheckConfig(const std::string& config_path, std::ostream& out,
 int RunResolve(std::string_view image, const std::string& config_path,
                bool json, std::ostream& out, std::ostream& err);
 
+// `cri-mirror convert --from FORMAT PATH [--output FILE]`: reads PATH in
+// FORMAT (importer::ParseFormat names) and prints the native TOML
+// (importer::ToNativeToml, which passes check-config) to `out`, or writes it
+// to `output_file` with mode 0600 (it may hold credentials). Returns 0; 1 with
+// the reason on `err` (an unknown format, an unreadable PATH, file:line
+// errors, or converted rules that do not validate).
+int RunConvert(const std::string& format, const std::string& path,
+               const std::string& output_file, std::ostream& out,
+               std::ostream& err);
+
 }  // namespace crimirror::cli

@@ -1,6 +1,8 @@
 #include "src/config_commands.h"
 
 #include <sstream>
+#include <sys/stat.h>
+
 #include <string>
 
 #include "config/test_util.h"
@@ -99,7 +101,7 @@ TEST_F(ConfigCommandsTest, ResolvePrintsPlanText) {
   EXPECT_EQ(RunResolve("nginx:1.25", path, false, out_, err_), 0);
   EXPECT_EQ(out_.str(),
             "reference: docker.io/library/nginx:1.25\n"
-            "rule: docker.io\n"
+            "rule: docker.io (from " + path + ":2)\n"
             "1. mirror https://mirror:5000 repository=library/nginx "
             "serves=tags,digests host=mirror:5000 credentials=password\n"
             "2. mirror http://127.0.0.1:5001 repository=hub/library/nginx "
@@ -132,6 +134,55 @@ TEST_F(ConfigCommandsTest, ResolveWithBrokenConfigFails) {
 
 TEST_F(ConfigCommandsTest, ResolveWithMissingExplicitConfigFails) {
   EXPECT_EQ(RunResolve("nginx", dir_.File("none.toml"), false, out_, err_), 1);
+}
+
+TEST_F(ConfigCommandsTest, ConvertOutputPassesCheckConfig) {
+  std::string ca = Write("ca.pem", "not checked for PEM here\n");
+  std::string k3s = Write("registries.yaml",
+                          "mirrors:\n  docker.io:\n    endpoint: [\"https://m:5000\"]\n"
+                          "    rewrite: {\"^library/(.*)\": \"hub/$1\"}\n"
+                          "configs:\n  m:5000:\n    auth: {username: u, password: hunter2}\n"
+                          "    tls: {ca_file: " + ca + "}\n");
+  std::string out_file = dir_.File("out.toml");
+  ASSERT_EQ(RunConvert("k3s", k3s, out_file, out_, err_), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("1 mirror rule, 1 host"));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("hunter2")));
+  EXPECT_EQ(RunCheckConfig(out_file, out_, err_), 0) << err_.str();
+  struct stat st;
+  ASSERT_EQ(::stat(out_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(ConfigCommandsTest, ConvertPrintsNotesAsComments) {
+  std::string conf = Write("registries.conf",
+                           "unqualified-search-registries = [\"docker.io\"]\n"
+                           "[[registry]]\nprefix = \"bad.io\"\nblocked = true\n");
+  ASSERT_EQ(RunConvert("registries-conf", conf, "", out_, err_), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("# " + conf + ":1: unqualified-search-registries dropped"));
+  EXPECT_THAT(out_.str(), HasSubstr("# from " + conf + ":2\nregistry = \"bad.io\"\nblocked = true"));
+  std::string native = Write("native.toml", out_.str());
+  EXPECT_EQ(RunCheckConfig(native, out_, err_), 0) << err_.str();
+}
+
+TEST_F(ConfigCommandsTest, ConvertFailsWithFileLine) {
+  std::string dir = dir_.File("certs.d");
+  ::mkdir(dir.c_str(), 0700);
+  ::mkdir((dir + "/docker.io").c_str(), 0700);
+  Write("certs.d/docker.io/hosts.toml", "[host.\"https://m\"]\ncapabilities = [\"fly\"]\n");
+  EXPECT_EQ(RunConvert("containerd-hosts", dir, "", out_, err_), 1);
+  EXPECT_THAT(err_.str(), HasSubstr(dir + "/docker.io/hosts.toml:2:16: "));
+  EXPECT_EQ(RunConvert("k3s", dir_.File("missing.yaml"), "", out_, err_), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("missing.yaml"));
+  EXPECT_EQ(RunConvert("yaml", dir, "", out_, err_), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("unknown format"));
+}
+
+TEST_F(ConfigCommandsTest, ResolveShowsImportedRuleOrigin) {
+  std::string k3s = Write("registries.yaml",
+                          "mirrors:\n  ghcr.io:\n    endpoint: [\"https://m\"]\n");
+  std::string path = Write("config.toml", "[import]\nk3s_registries = \"" + k3s + "\"\n");
+  EXPECT_EQ(RunResolve("ghcr.io/a/b:1", path, false, out_, err_), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("rule: ghcr.io (from " + k3s + ":2)"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "config/config_store.h"
+#include "import/load.h"
 #include "log/log.h"
 #include "plugin/backend_channel.h"
 #include "plugin/mirror_pull.h"
@@ -45,7 +46,8 @@ void LogReload(const absl::Status& status) {
 
 absl::Status StartConfig(const CommandLine& cl, Daemon* d) {
   absl::StatusOr<std::unique_ptr<config::ConfigStore>> store =
-      config::ConfigStore::Create(cl.config_path, /*missing_ok=*/!cl.config_path_given);
+      config::ConfigStore::Create(cl.config_path, /*missing_ok=*/!cl.config_path_given,
+                                  importer::LoadConfigWithImports);
   if (!store.ok()) return store.status();
   d->config_store = std::move(*store);
   for (const config::Warning& w : d->config_store->Warnings()) log::Warning(w.message);

@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
     case Command::kResolve:
       return crimirror::cli::RunResolve(command_line->image, command_line->config_path,
                                         command_line->json, std::cout, std::cerr);
+    case Command::kConvert:
+      return crimirror::cli::RunConvert(command_line->from, command_line->convert_path,
+                                        command_line->output_file, std::cout, std::cerr);
     case Command::kDaemon:
       return crimirror::cli::RunDaemon(*command_line);
   }

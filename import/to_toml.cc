@@ -1,0 +1,129 @@
+#include "import/to_toml.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+
+namespace crimirror::importer {
+namespace {
+
+absl::string_view A(std::string_view s) { return {s.data(), s.size()}; }
+
+std::string ModeName(config::PullFromMirror mode) {
+  switch (mode) {
+    case config::PullFromMirror::kDigestOnly:
+      return "digest-only";
+    case config::PullFromMirror::kTagOnly:
+      return "tag-only";
+    default:
+      return "all";
+  }
+}
+
+void Comment(std::string_view text, std::string* out) {
+  for (absl::string_view line : absl::StrSplit(A(text), '\n')) {
+    absl::StrAppend(out, "# ", line, "\n");
+  }
+}
+
+void Rule(const config::MirrorRule& rule, std::string* out) {
+  absl::StrAppend(out, "\n[[mirror]]\n# from ", rule.origin, "\n",
+                  "registry = ", TomlString(rule.registry), "\n");
+  if (rule.blocked) {
+    absl::StrAppend(out, "blocked = true\n");
+    return;
+  }
+  std::vector<std::string> endpoints;
+  for (const std::string& e : rule.endpoints) endpoints.push_back(TomlString(e));
+  absl::StrAppend(out, "endpoints = [", absl::StrJoin(endpoints, ", "), "]\n");
+  if (!rule.fallback_to_upstream) {
+    absl::StrAppend(out, "fallback_to_upstream = false\n");
+  }
+  if (rule.pull_from_mirror != config::PullFromMirror::kAll) {
+    absl::StrAppend(out, "pull_from_mirror = \"", ModeName(rule.pull_from_mirror),
+                    "\"\n");
+  }
+  if (!rule.rewrite.empty()) {
+    std::vector<std::string> rewrites;
+    for (const config::RewriteRule& r : rule.rewrite) {
+      rewrites.push_back(absl::StrCat("{ match = ", TomlString(r.match),
+                                      ", replace = ", TomlString(r.replace), " }"));
+    }
+    absl::StrAppend(out, "rewrite = [", absl::StrJoin(rewrites, ", "), "]\n");
+  }
+}
+
+void Host(const config::HostSettings& h, std::string* out) {
+  absl::StrAppend(out, "\n[host.", TomlString(h.host), "]\n");
+  auto str = [out](const char* key, const std::string& value) {
+    if (!value.empty()) absl::StrAppend(out, key, " = ", TomlString(value), "\n");
+  };
+  str("ca_file", h.ca_file);
+  str("client_cert", h.client_cert);
+  str("client_key", h.client_key);
+  if (h.insecure_skip_verify) absl::StrAppend(out, "insecure_skip_verify = true\n");
+  str("tls_server_name", h.tls_server_name);
+  str("username", h.username);
+  str("password", std::string(h.password.Reveal()));
+  str("password_file", h.password_file);
+  str("auth", std::string(h.auth.Reveal()));
+  str("identity_token", std::string(h.identity_token.Reveal()));
+  config::HostSettings defaults;
+  if (h.connect_timeout != defaults.connect_timeout) {
+    str("connect_timeout", absl::FormatDuration(h.connect_timeout));
+  }
+}
+
+}  // namespace
+
+std::string TomlString(std::string_view value) {
+  std::string out = "\"";
+  for (char c : value) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned char>(c));
+          out += buf;
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string ToNativeToml(const Imported& imported, std::string_view header) {
+  std::string out;
+  if (!header.empty()) Comment(header, &out);
+  if (!imported.notes.empty()) {
+    absl::StrAppend(&out, "#\n# Dropped or changed settings:\n");
+    for (const Note& note : imported.notes) {
+      Comment(note.where.empty() ? note.message
+                                 : absl::StrCat(note.where, ": ", note.message),
+              &out);
+    }
+  }
+  for (const config::MirrorRule& rule : imported.mirrors) Rule(rule, &out);
+  for (const auto& [key, host] : imported.hosts) Host(host, &out);
+  return out;
+}
+
+}  // namespace crimirror::importer

@@ -265,8 +265,9 @@ struct RelayServerAccess {
     }
     FetchRequest request{*route, head, ForwardedHeaders(request_headers)};
     const absl::Time start = absl::Now();
+    const std::size_t attempts_before = (*session)->Attempts().size();
     absl::StatusOr<Fetched> fetched = server.walk_.Fetch(**session, request);
-    LogFetch(**session, request, fetched, absl::Now() - start);
+    LogFetch(**session, request, fetched, absl::Now() - start, attempts_before);
     if (!fetched.ok()) {
       const bool not_found = absl::IsNotFound(fetched.status());
       const char* code = !not_found                        ? "UNAVAILABLE"
@@ -281,10 +282,22 @@ struct RelayServerAccess {
   // One debug line per relay request: which endpoint answered (or why none
   // did) and how long the walk took. Endpoint URLs never hold credentials
   // (config rejects user:password@), statuses and reasons never do either.
+  // A request served after other endpoints failed is logged at info level,
+  // with why each failed (the fault behind a slow pull).
   static void LogFetch(const SessionState& session, const FetchRequest& request,
-                       const absl::StatusOr<Fetched>& fetched, absl::Duration took) {
-    if (!log::Enabled(log::Severity::kDebug)) return;
+                       const absl::StatusOr<Fetched>& fetched, absl::Duration took,
+                       std::size_t attempts_before) {
     const char* method = request.head ? "HEAD " : "GET ";
+    if (fetched.ok()) {
+      const std::string failed = FailuresSince(session, request, attempts_before);
+      if (!failed.empty()) {
+        log::Info("relay: session ", session.id(), ": ", method, request.route.Describe(), " <- ",
+                  fetched->endpoint.base_url, " ", fetched->response->status(), " after ",
+                  absl::FormatDuration(took), ", past: ", failed);
+        return;
+      }
+    }
+    if (!log::Enabled(log::Severity::kDebug)) return;
     if (fetched.ok()) {
       log::Debug("relay: session ", session.id(), ": ", method, request.route.Describe(), " <- ",
                  fetched->endpoint.base_url, " ", fetched->response->status(), " after ",
@@ -293,6 +306,22 @@ struct RelayServerAccess {
       log::Debug("relay: session ", session.id(), ": ", method, request.route.Describe(),
                  " failed after ", absl::FormatDuration(took), ": ", fetched.status().message());
     }
+  }
+
+  // "<base_url>: <reason>; ..." of the attempts recorded for `request`
+  // since index `since` (other connections' attempts filtered out).
+  static std::string FailuresSince(const SessionState& session, const FetchRequest& request,
+                                   std::size_t since) {
+    const std::string what =
+        absl::StrCat(request.head ? "HEAD " : "GET ", request.route.Describe());
+    const std::vector<Attempt> attempts = session.Attempts();
+    std::string out;
+    for (std::size_t i = since; i < attempts.size(); ++i) {
+      if (attempts[i].request != what) continue;
+      absl::StrAppend(&out, out.empty() ? "" : "; ", attempts[i].base_url, ": ",
+                      attempts[i].reason);
+    }
+    return out;
   }
 
   static absl::StatusOr<SessionStatePtr> Authenticate(const RelayServer& server,

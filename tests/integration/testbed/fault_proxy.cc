@@ -1,0 +1,393 @@
+// Copyright cri-mirror authors.
+#include "tests/integration/testbed/fault_proxy.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace crimirror::testbed {
+namespace {
+
+constexpr std::size_t kMaxRequestHead = 64 * 1024;
+
+struct Request {
+  std::string method;
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string Header(const char* name) const {
+    for (const auto& [key, value] : headers) {
+      if (absl::EqualsIgnoreCase(key, name)) return value;
+    }
+    return "";
+  }
+};
+
+struct Response {
+  std::string status_line;  // "HTTP/1.1 200 OK"
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+bool SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+void SetReceiveTimeout(int fd, absl::Duration timeout) {
+  timeval tv = absl::ToTimeval(timeout);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+// Reads until the blank line ending the request head.
+bool ReadRequest(int fd, Request* request) {
+  std::string head;
+  char buf[4096];
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    if (head.size() > kMaxRequestHead) return false;
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return false;
+    head.append(buf, static_cast<std::size_t>(n));
+  }
+  head.resize(head.find("\r\n\r\n"));
+  std::vector<std::string> lines = absl::StrSplit(head, "\r\n");
+  std::vector<std::string> first = absl::StrSplit(lines[0], ' ');
+  if (first.size() != 3) return false;
+  request->method = first[0];
+  request->path = first[1];
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::size_t colon = lines[i].find(':');
+    if (colon == std::string::npos) continue;
+    request->headers.emplace_back(
+        lines[i].substr(0, colon),
+        std::string(absl::StripAsciiWhitespace(absl::string_view(lines[i]).substr(colon + 1))));
+  }
+  return true;
+}
+
+bool ParseResponse(const std::string& raw, Response* response) {
+  const std::size_t end = raw.find("\r\n\r\n");
+  if (end == std::string::npos) return false;
+  std::vector<std::string> lines = absl::StrSplit(raw.substr(0, end), "\r\n");
+  response->status_line = lines[0];
+  std::vector<std::string> first = absl::StrSplit(lines[0], absl::MaxSplits(' ', 2));
+  if (first.size() < 2 || !absl::SimpleAtoi(first[1], &response->status)) return false;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::size_t colon = lines[i].find(':');
+    if (colon == std::string::npos) continue;
+    response->headers.emplace_back(
+        lines[i].substr(0, colon),
+        std::string(absl::StripAsciiWhitespace(absl::string_view(lines[i]).substr(colon + 1))));
+  }
+  response->body = raw.substr(end + 4);
+  return true;
+}
+
+// The registry's whole answer to `request` (HTTP/1.0: no chunking, closed
+// at the end).
+absl::StatusOr<Response> Forward(const std::string& host_port, const Request& request) {
+  const std::size_t colon = host_port.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(host_port.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError("fault proxy: bad upstream " + host_port);
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return absl::UnavailableError("fault proxy: cannot reach " + host_port);
+  }
+  SetReceiveTimeout(fd, absl::Seconds(30));
+  std::string out = absl::StrCat(request.method, " ", request.path, " HTTP/1.0\r\nHost: ",
+                                 host_port, "\r\n");
+  for (const auto& [key, value] : request.headers) {
+    if (absl::EqualsIgnoreCase(key, "Host") || absl::EqualsIgnoreCase(key, "Connection") ||
+        absl::EqualsIgnoreCase(key, "Keep-Alive")) {
+      continue;
+    }
+    absl::StrAppend(&out, key, ": ", value, "\r\n");
+  }
+  out += "\r\n";
+  std::string raw;
+  if (SendAll(fd, out)) {
+    char buf[64 * 1024];
+    ssize_t n = 0;
+    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) raw.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  Response response;
+  if (!ParseResponse(raw, &response)) {
+    return absl::UnavailableError("fault proxy: no valid answer from " + host_port);
+  }
+  return response;
+}
+
+std::string Head(const Response& response, bool recompute_length, std::uint64_t length) {
+  std::string head = response.status_line + "\r\n";
+  for (const auto& [key, value] : response.headers) {
+    if (absl::EqualsIgnoreCase(key, "Connection") ||
+        (recompute_length && absl::EqualsIgnoreCase(key, "Content-Length"))) {
+      continue;
+    }
+    absl::StrAppend(&head, key, ": ", value, "\r\n");
+  }
+  if (recompute_length) absl::StrAppend(&head, "Content-Length: ", length, "\r\n");
+  return head + "Connection: close\r\n\r\n";
+}
+
+std::string ErrorAnswer(int status, const std::string& reason, const std::string& extra_headers) {
+  const std::string body = absl::StrCat(
+      R"({"errors":[{"code":"UNAVAILABLE","message":"fault proxy: injected )", status, "\"}]}");
+  return absl::StrCat("HTTP/1.1 ", status, " ", reason,
+                      "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
+                      "\r\n", extra_headers, "Connection: close\r\n\r\n", body);
+}
+
+bool IsBodyFault(Fault fault) {
+  return fault == Fault::kResetMidBody || fault == Fault::kStallMidBody ||
+         fault == Fault::kFlipBytes || fault == Fault::kShortBody ||
+         fault == Fault::kOversizedManifest;
+}
+
+}  // namespace
+
+std::string FaultName(Fault fault) {
+  switch (fault) {
+    case Fault::kNone: return "none";
+    case Fault::kRefuse: return "refuse";
+    case Fault::kNeverAnswer: return "never-answer";
+    case Fault::kStatus500: return "status-500";
+    case Fault::kStatus502: return "status-502";
+    case Fault::kStatus503: return "status-503";
+    case Fault::kTooManyRequests: return "status-429";
+    case Fault::kResetMidBody: return "reset-mid-body";
+    case Fault::kStallMidBody: return "stall-mid-body";
+    case Fault::kFlipBytes: return "flip-bytes";
+    case Fault::kShortBody: return "short-body";
+    case Fault::kOversizedHeader: return "oversized-header";
+    case Fault::kMalformedHeader: return "malformed-header";
+    case Fault::kRedirectLoop: return "redirect-loop";
+    case Fault::kOversizedManifest: return "oversized-manifest";
+    case Fault::kDelayFirstByte: return "delay-first-byte";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Start(FaultProxyOptions options) {
+  if (options.upstream_host_port.empty()) {
+    return absl::InvalidArgumentError("fault proxy: upstream_host_port is required");
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      (options.fault != Fault::kRefuse && listen(fd, 128) != 0)) {
+    const std::string error = std::strerror(errno);
+    if (fd >= 0) close(fd);
+    return absl::InternalError("fault proxy: cannot listen on 127.0.0.1: " + error);
+  }
+  const int port = ntohs(addr.sin_port);
+  int listen_fd = fd;
+  if (options.fault == Fault::kRefuse) {
+    close(fd);  // a port nothing listens on
+    listen_fd = -1;
+  }
+  std::unique_ptr<FaultProxy> proxy(new FaultProxy(std::move(options), listen_fd, port));
+  if (listen_fd >= 0) proxy->acceptor_ = std::thread([p = proxy.get()] { p->AcceptLoop(); });
+  return proxy;
+}
+
+FaultProxy::FaultProxy(FaultProxyOptions options, int listen_fd, int port)
+    : options_(std::move(options)), listen_fd_(listen_fd), port_(port) {}
+
+FaultProxy::~FaultProxy() {
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_.store(true);
+    for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);
+  }
+  if (acceptor_.joinable()) acceptor_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    threads.swap(threads_);
+  }
+  for (std::thread& t : threads) t.join();
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+std::string FaultProxy::Url() const { return "http://" + HostPort(); }
+std::string FaultProxy::HostPort() const { return absl::StrCat("127.0.0.1:", port_); }
+
+std::vector<FaultProxyAccess> FaultProxy::AccessLog() const {
+  absl::MutexLock lock(&mu_);
+  return log_;
+}
+
+int FaultProxy::faults_injected() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(std::count_if(log_.begin(), log_.end(),
+                                        [](const FaultProxyAccess& a) { return a.faulted; }));
+}
+
+void FaultProxy::Record(const FaultProxyAccess& access) {
+  absl::MutexLock lock(&mu_);
+  log_.push_back(access);
+}
+
+bool FaultProxy::WaitStopped(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!stopping_.load()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(std::min(absl::Milliseconds(50), deadline - absl::Now()));
+  }
+  return true;
+}
+
+void FaultProxy::AcceptLoop() {
+  while (!stopping_.load()) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    absl::MutexLock lock(&mu_);
+    if (stopping_.load()) {
+      close(fd);
+      break;
+    }
+    open_fds_.push_back(fd);
+    threads_.emplace_back([this, fd] {
+      Serve(fd);
+      absl::MutexLock inner(&mu_);
+      open_fds_.erase(std::find(open_fds_.begin(), open_fds_.end(), fd));
+      close(fd);
+    });
+  }
+}
+
+// One request: the fault if it applies, else the registry's answer as is.
+void FaultProxy::Serve(int fd) {
+  SetReceiveTimeout(fd, absl::Seconds(30));
+  Request request;
+  if (!ReadRequest(fd, &request)) return;
+  FaultProxyAccess access{request.method, request.path, request.Header("Range"), 0, false};
+  const bool manifest = absl::StrContains(request.path, "/manifests/");
+  const bool blob = absl::StrContains(request.path, "/blobs/");
+  const Fault fault = options_.fault;
+  const bool targeted = (manifest && options_.target != FaultTarget::kBlobs) ||
+                        (blob && options_.target != FaultTarget::kManifests);
+  const bool applies = targeted && fault != Fault::kNone;
+  std::string answer;
+  if (applies) {
+    access.faulted = true;
+    switch (fault) {
+      case Fault::kNeverAnswer:
+        Record(access);
+        WaitStopped(absl::InfiniteDuration());
+        return;
+      case Fault::kStatus500: access.status = 500; answer = ErrorAnswer(500, "Internal Server Error", ""); break;
+      case Fault::kStatus502: access.status = 502; answer = ErrorAnswer(502, "Bad Gateway", ""); break;
+      case Fault::kStatus503: access.status = 503; answer = ErrorAnswer(503, "Service Unavailable", ""); break;
+      case Fault::kTooManyRequests:
+        access.status = 429;
+        answer = ErrorAnswer(429, "Too Many Requests", "Retry-After: 1\r\n");
+        break;
+      case Fault::kRedirectLoop:
+        access.status = 307;
+        answer = absl::StrCat("HTTP/1.1 307 Temporary Redirect\r\nLocation: ", Url(), request.path,
+                              "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        break;
+      case Fault::kOversizedHeader:
+        access.status = 200;
+        answer = absl::StrCat("HTTP/1.1 200 OK\r\nX-Fault-Padding: ", std::string(256 * 1024, 'a'),
+                              "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        break;
+      case Fault::kMalformedHeader:
+        answer = "HTTP/1.1 2x0 Not A Status\r\nthis line is not a header\r\n\x01\x02\r\n\r\n";
+        break;
+      case Fault::kDelayFirstByte:
+        if (WaitStopped(options_.delay)) return;
+        break;
+      default:
+        break;
+    }
+  }
+  if (!answer.empty() || (applies && fault == Fault::kMalformedHeader)) {
+    Record(access);
+    SendAll(fd, answer);
+    return;
+  }
+  absl::StatusOr<Response> response = Forward(options_.upstream_host_port, request);
+  if (!response.ok()) {
+    access.status = 502;
+    Record(access);
+    SendAll(fd, ErrorAnswer(502, "Bad Gateway", ""));
+    return;
+  }
+  access.status = response->status;
+  const bool get = request.method == "GET";
+  const bool body_fault = applies && IsBodyFault(fault) && get &&
+                          (response->status == 200 || response->status == 206) &&
+                          !response->body.empty() &&
+                          (response->body.size() >= options_.min_body_bytes ||
+                           fault == Fault::kOversizedManifest) &&
+                          (fault != Fault::kOversizedManifest || manifest);
+  access.faulted = (applies && !IsBodyFault(fault)) || body_fault;
+  Record(access);
+  std::string& body = response->body;
+  if (!body_fault) {
+    if (SendAll(fd, Head(*response, get, body.size()))) SendAll(fd, body);
+    return;
+  }
+  const std::uint64_t cut = std::min<std::uint64_t>(options_.cut_after_bytes, body.size() / 2);
+  switch (fault) {
+    case Fault::kFlipBytes:
+      body[body.size() / 2] = static_cast<char>(~body[body.size() / 2]);
+      break;
+    case Fault::kOversizedManifest:
+      body.append(5u << 20, ' ');  // still JSON, but 5 MiB
+      break;
+    default:
+      break;
+  }
+  if (!SendAll(fd, Head(*response, true, body.size()))) return;
+  if (fault == Fault::kFlipBytes || fault == Fault::kOversizedManifest) {
+    SendAll(fd, body);
+    return;
+  }
+  if (!SendAll(fd, std::string_view(body).substr(0, cut))) return;
+  if (fault == Fault::kResetMidBody) {
+    linger reset{1, 0};  // close() sends RST instead of FIN
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  } else if (fault == Fault::kStallMidBody) {
+    WaitStopped(absl::InfiniteDuration());
+  }
+  // kShortBody: close() sends FIN before Content-Length bytes.
+}
+
+}  // namespace crimirror::testbed

@@ -30,7 +30,7 @@ struct BenchOptions {
 
 // Figure ids accepted by --only, in table order.
 inline const std::vector<std::string> kFigureIds = {
-    "cri", "pull", "failover", "hosts-toml", "memory", "startup"};
+    "cri", "pull", "failover", "hosts-toml", "mid-blob", "memory", "startup"};
 
 // Outcome of a row against its target.
 enum class Verdict {

@@ -46,6 +46,7 @@ const std::vector<Figure>& Figures() {
   static const auto* figures = new std::vector<Figure>{
       {"cri", RunCriOverhead},     {"pull", RunPullThroughput},
       {"failover", RunFailover},   {"hosts-toml", RunContainerdFallback},
+      {"mid-blob", RunMidBlobFailover},
       {"memory", RunMemory},       {"startup", RunStartup}};
   return *figures;
 }

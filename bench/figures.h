@@ -31,6 +31,11 @@ std::vector<Row> RunFailover(Bed& bed);
 // (second containerd), capped.
 std::vector<Row> RunContainerdFallback(Bed& bed);
 
+// "mid-blob": first pull when the first mirror resets or stalls halfway
+// through a layer (FaultProxy), vs the healthy bound and vs containerd's
+// hosts.toml with the same endpoints (second containerd), capped.
+std::vector<Row> RunMidBlobFailover(Bed& bed);
+
 // "memory": cri-mirror's peak RSS idle and during 8 parallel pulls of the
 // big image.
 std::vector<Row> RunMemory(Bed& bed);

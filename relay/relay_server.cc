@@ -309,7 +309,8 @@ struct RelayServerAccess {
   }
 
   // "<base_url>: <reason>; ..." of the attempts recorded for `request`
-  // since index `since` (other connections' attempts filtered out).
+  // since index `since` (other connections' attempts and back-off skips
+  // filtered out).
   static std::string FailuresSince(const SessionState& session, const FetchRequest& request,
                                    std::size_t since) {
     const std::string what =
@@ -317,7 +318,10 @@ struct RelayServerAccess {
     const std::vector<Attempt> attempts = session.Attempts();
     std::string out;
     for (std::size_t i = since; i < attempts.size(); ++i) {
-      if (attempts[i].request != what) continue;
+      // Back-off skips repeat a failure already logged; not worth a line.
+      if (attempts[i].request != what || absl::StartsWith(attempts[i].reason, "skipped:")) {
+        continue;
+      }
       absl::StrAppend(&out, out.empty() ? "" : "; ", attempts[i].base_url, ": ",
                       attempts[i].reason);
     }

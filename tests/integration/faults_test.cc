@@ -73,8 +73,7 @@ class FaultsTest : public ::testing::Test {
     TESTBED_SKIP_UNLESS_PREREQUISITES();
     TESTBED_ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create("crimirror-faults"));
     TESTBED_ASSERT_OK_AND_ASSIGN(containerd_, Containerd::Create(dir_->path()));
-    TESTBED_ASSERT_OK_AND_ASSIGN(images_,
-                                 ContainerdImagesClient::Create(containerd_->Endpoint()));
+    TESTBED_ASSERT_OK_AND_ASSIGN(images_, ContainerdImagesClient::Create(containerd_->Endpoint()));
     TESTBED_ASSERT_OK_AND_ASSIGN(builder_, ImageBuilder::Create(dir_->Join("oci")));
     TESTBED_ASSERT_OK_AND_ASSIGN(relay_port_, FreeLoopbackPort());
     RegistryOptions origin;
@@ -172,8 +171,8 @@ TEST_F(FaultsTest, EveryFaultOfTheFirstMirrorIsSurvived) {
 
   std::vector<Outcome> outcomes(rows.size());
   auto pull = [&](std::size_t i) {
-    const std::string image = absl::StrCat(FaultName(rows[i].fault), ".example/team/",
-                                           FaultName(rows[i].fault), ":v1");
+    const std::string image =
+        absl::StrCat(FaultName(rows[i].fault), ".example/team/", FaultName(rows[i].fault), ":v1");
     const absl::Time start = absl::Now();
     auto pulled = cri_->Pull(image, absl::Minutes(5));
     outcomes[i].took = absl::Now() - start;
@@ -229,8 +228,8 @@ TEST_F(FaultsTest, EveryFaultOfTheFirstMirrorIsSurvived) {
   }
   // A direct pull (no rule matches 127.0.0.1:port) gives the same image ID.
   for (std::size_t i : {std::size_t{7}, std::size_t{8}}) {
-    auto direct = cri_->Pull(
-        absl::StrCat(healthy_->HostPort(), "/team/", FaultName(rows[i].fault), ":v1"));
+    auto direct =
+        cri_->Pull(absl::StrCat(healthy_->HostPort(), "/team/", FaultName(rows[i].fault), ":v1"));
     ASSERT_TRUE(direct.ok()) << direct.status.error_message();
     EXPECT_EQ(direct.response.image_ref(), outcomes[i].image_ref);
   }

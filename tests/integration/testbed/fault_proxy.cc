@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -25,10 +26,12 @@ namespace {
 
 constexpr std::size_t kMaxRequestHead = 64 * 1024;
 
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
 struct Request {
   std::string method;
   std::string path;
-  std::vector<std::pair<std::string, std::string>> headers;
+  Headers headers;
   std::string Header(const char* name) const {
     for (const auto& [key, value] : headers) {
       if (absl::EqualsIgnoreCase(key, name)) return value;
@@ -40,9 +43,22 @@ struct Request {
 struct Response {
   std::string status_line;  // "HTTP/1.1 200 OK"
   int status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;
+  Headers headers;
   std::string body;
 };
+
+// "Name: value" lines after the first (request or status) line.
+Headers HeaderLines(const std::vector<std::string>& lines) {
+  Headers headers;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::size_t colon = lines[i].find(':');
+    if (colon == std::string::npos) continue;
+    headers.emplace_back(
+        lines[i].substr(0, colon),
+        std::string(absl::StripAsciiWhitespace(absl::string_view(lines[i]).substr(colon + 1))));
+  }
+  return headers;
+}
 
 bool SendAll(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -74,13 +90,7 @@ bool ReadRequest(int fd, Request* request) {
   if (first.size() != 3) return false;
   request->method = first[0];
   request->path = first[1];
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    const std::size_t colon = lines[i].find(':');
-    if (colon == std::string::npos) continue;
-    request->headers.emplace_back(
-        lines[i].substr(0, colon),
-        std::string(absl::StripAsciiWhitespace(absl::string_view(lines[i]).substr(colon + 1))));
-  }
+  request->headers = HeaderLines(lines);
   return true;
 }
 
@@ -91,13 +101,7 @@ bool ParseResponse(const std::string& raw, Response* response) {
   response->status_line = lines[0];
   std::vector<std::string> first = absl::StrSplit(lines[0], absl::MaxSplits(' ', 2));
   if (first.size() < 2 || !absl::SimpleAtoi(first[1], &response->status)) return false;
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    const std::size_t colon = lines[i].find(':');
-    if (colon == std::string::npos) continue;
-    response->headers.emplace_back(
-        lines[i].substr(0, colon),
-        std::string(absl::StripAsciiWhitespace(absl::string_view(lines[i]).substr(colon + 1))));
-  }
+  response->headers = HeaderLines(lines);
   response->body = raw.substr(end + 4);
   return true;
 }
@@ -120,8 +124,8 @@ absl::StatusOr<Response> Forward(const std::string& host_port, const Request& re
     return absl::UnavailableError("fault proxy: cannot reach " + host_port);
   }
   SetReceiveTimeout(fd, absl::Seconds(30));
-  std::string out = absl::StrCat(request.method, " ", request.path, " HTTP/1.0\r\nHost: ",
-                                 host_port, "\r\n");
+  std::string out =
+      absl::StrCat(request.method, " ", request.path, " HTTP/1.0\r\nHost: ", host_port, "\r\n");
   for (const auto& [key, value] : request.headers) {
     if (absl::EqualsIgnoreCase(key, "Host") || absl::EqualsIgnoreCase(key, "Connection") ||
         absl::EqualsIgnoreCase(key, "Keep-Alive")) {
@@ -161,8 +165,8 @@ std::string ErrorAnswer(int status, const std::string& reason, const std::string
   const std::string body = absl::StrCat(
       R"({"errors":[{"code":"UNAVAILABLE","message":"fault proxy: injected )", status, "\"}]}");
   return absl::StrCat("HTTP/1.1 ", status, " ", reason,
-                      "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
-                      "\r\n", extra_headers, "Connection: close\r\n\r\n", body);
+                      "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n",
+                      extra_headers, "Connection: close\r\n\r\n", body);
 }
 
 bool IsBodyFault(Fault fault) {
@@ -175,22 +179,38 @@ bool IsBodyFault(Fault fault) {
 
 std::string FaultName(Fault fault) {
   switch (fault) {
-    case Fault::kNone: return "none";
-    case Fault::kRefuse: return "refuse";
-    case Fault::kNeverAnswer: return "never-answer";
-    case Fault::kStatus500: return "status-500";
-    case Fault::kStatus502: return "status-502";
-    case Fault::kStatus503: return "status-503";
-    case Fault::kTooManyRequests: return "status-429";
-    case Fault::kResetMidBody: return "reset-mid-body";
-    case Fault::kStallMidBody: return "stall-mid-body";
-    case Fault::kFlipBytes: return "flip-bytes";
-    case Fault::kShortBody: return "short-body";
-    case Fault::kOversizedHeader: return "oversized-header";
-    case Fault::kMalformedHeader: return "malformed-header";
-    case Fault::kRedirectLoop: return "redirect-loop";
-    case Fault::kOversizedManifest: return "oversized-manifest";
-    case Fault::kDelayFirstByte: return "delay-first-byte";
+    case Fault::kNone:
+      return "none";
+    case Fault::kRefuse:
+      return "refuse";
+    case Fault::kNeverAnswer:
+      return "never-answer";
+    case Fault::kStatus500:
+      return "status-500";
+    case Fault::kStatus502:
+      return "status-502";
+    case Fault::kStatus503:
+      return "status-503";
+    case Fault::kTooManyRequests:
+      return "status-429";
+    case Fault::kResetMidBody:
+      return "reset-mid-body";
+    case Fault::kStallMidBody:
+      return "stall-mid-body";
+    case Fault::kFlipBytes:
+      return "flip-bytes";
+    case Fault::kShortBody:
+      return "short-body";
+    case Fault::kOversizedHeader:
+      return "oversized-header";
+    case Fault::kMalformedHeader:
+      return "malformed-header";
+    case Fault::kRedirectLoop:
+      return "redirect-loop";
+    case Fault::kOversizedManifest:
+      return "oversized-manifest";
+    case Fault::kDelayFirstByte:
+      return "delay-first-byte";
   }
   return "unknown";
 }
@@ -251,8 +271,8 @@ std::vector<FaultProxyAccess> FaultProxy::AccessLog() const {
 
 int FaultProxy::faults_injected() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<int>(std::count_if(log_.begin(), log_.end(),
-                                        [](const FaultProxyAccess& a) { return a.faulted; }));
+  return static_cast<int>(
+      std::count_if(log_.begin(), log_.end(), [](const FaultProxyAccess& a) { return a.faulted; }));
 }
 
 void FaultProxy::Record(const FaultProxyAccess& access) {
@@ -290,6 +310,59 @@ void FaultProxy::AcceptLoop() {
   }
 }
 
+namespace {
+
+// The answer of a fault that replaces the registry's, with its status
+// (0 for none sent); nullopt when the registry's answer is needed.
+std::optional<std::pair<int, std::string>> CannedAnswer(Fault fault, const std::string& location) {
+  switch (fault) {
+    case Fault::kStatus500:
+      return std::pair{500, ErrorAnswer(500, "Internal Server Error", "")};
+    case Fault::kStatus502:
+      return std::pair{502, ErrorAnswer(502, "Bad Gateway", "")};
+    case Fault::kStatus503:
+      return std::pair{503, ErrorAnswer(503, "Service Unavailable", "")};
+    case Fault::kTooManyRequests:
+      return std::pair{429, ErrorAnswer(429, "Too Many Requests", "Retry-After: 1\r\n")};
+    case Fault::kRedirectLoop:
+      return std::pair{307, absl::StrCat("HTTP/1.1 307 Temporary Redirect\r\nLocation: ", location,
+                                         "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")};
+    case Fault::kOversizedHeader:
+      return std::pair{
+          200, absl::StrCat("HTTP/1.1 200 OK\r\nX-Fault-Padding: ", std::string(256 * 1024, 'a'),
+                            "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")};
+    case Fault::kMalformedHeader:
+      return std::pair{
+          0, "HTTP/1.1 2x0 Not A Status\r\nthis line is not a header\r\n\x01\x02\r\n\r\n"};
+    default:
+      return std::nullopt;
+  }
+}
+
+// Sends `response` with options.fault applied to its body. True when the
+// socket must then be held open (kStallMidBody).
+bool SendWithBodyFault(int fd, Response response, const FaultProxyOptions& options) {
+  const Fault fault = options.fault;
+  std::string& body = response.body;
+  const std::uint64_t cut = std::min<std::uint64_t>(options.cut_after_bytes, body.size() / 2);
+  if (fault == Fault::kFlipBytes) body[body.size() / 2] = static_cast<char>(~body[body.size() / 2]);
+  if (fault == Fault::kOversizedManifest) body.append(5u << 20, ' ');  // still JSON, but 5 MiB
+  if (!SendAll(fd, Head(response, true, body.size()))) return false;
+  if (fault == Fault::kFlipBytes || fault == Fault::kOversizedManifest) {
+    SendAll(fd, body);
+    return false;
+  }
+  if (!SendAll(fd, std::string_view(body).substr(0, cut))) return false;
+  if (fault == Fault::kResetMidBody) {
+    linger reset{1, 0};  // close() sends RST instead of FIN
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  }
+  // kShortBody: close() sends FIN before Content-Length bytes.
+  return fault == Fault::kStallMidBody;
+}
+
+}  // namespace
+
 // One request: the fault if it applies, else the registry's answer as is.
 void FaultProxy::Serve(int fd) {
   SetReceiveTimeout(fd, absl::Seconds(30));
@@ -299,48 +372,23 @@ void FaultProxy::Serve(int fd) {
   const bool manifest = absl::StrContains(request.path, "/manifests/");
   const bool blob = absl::StrContains(request.path, "/blobs/");
   const Fault fault = options_.fault;
-  const bool targeted = (manifest && options_.target != FaultTarget::kBlobs) ||
-                        (blob && options_.target != FaultTarget::kManifests);
-  const bool applies = targeted && fault != Fault::kNone;
-  std::string answer;
+  const bool applies =
+      fault != Fault::kNone && ((manifest && options_.target != FaultTarget::kBlobs) ||
+                                (blob && options_.target != FaultTarget::kManifests));
   if (applies) {
     access.faulted = true;
-    switch (fault) {
-      case Fault::kNeverAnswer:
-        Record(access);
-        WaitStopped(absl::InfiniteDuration());
-        return;
-      case Fault::kStatus500: access.status = 500; answer = ErrorAnswer(500, "Internal Server Error", ""); break;
-      case Fault::kStatus502: access.status = 502; answer = ErrorAnswer(502, "Bad Gateway", ""); break;
-      case Fault::kStatus503: access.status = 503; answer = ErrorAnswer(503, "Service Unavailable", ""); break;
-      case Fault::kTooManyRequests:
-        access.status = 429;
-        answer = ErrorAnswer(429, "Too Many Requests", "Retry-After: 1\r\n");
-        break;
-      case Fault::kRedirectLoop:
-        access.status = 307;
-        answer = absl::StrCat("HTTP/1.1 307 Temporary Redirect\r\nLocation: ", Url(), request.path,
-                              "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        break;
-      case Fault::kOversizedHeader:
-        access.status = 200;
-        answer = absl::StrCat("HTTP/1.1 200 OK\r\nX-Fault-Padding: ", std::string(256 * 1024, 'a'),
-                              "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        break;
-      case Fault::kMalformedHeader:
-        answer = "HTTP/1.1 2x0 Not A Status\r\nthis line is not a header\r\n\x01\x02\r\n\r\n";
-        break;
-      case Fault::kDelayFirstByte:
-        if (WaitStopped(options_.delay)) return;
-        break;
-      default:
-        break;
+    if (auto canned = CannedAnswer(fault, Url() + request.path)) {
+      access.status = canned->first;
+      Record(access);
+      SendAll(fd, canned->second);
+      return;
     }
-  }
-  if (!answer.empty() || (applies && fault == Fault::kMalformedHeader)) {
-    Record(access);
-    SendAll(fd, answer);
-    return;
+    if (fault == Fault::kNeverAnswer) {
+      Record(access);
+      WaitStopped(absl::InfiniteDuration());
+      return;
+    }
+    if (fault == Fault::kDelayFirstByte && WaitStopped(options_.delay)) return;
   }
   absl::StatusOr<Response> response = Forward(options_.upstream_host_port, request);
   if (!response.ok()) {
@@ -351,43 +399,18 @@ void FaultProxy::Serve(int fd) {
   }
   access.status = response->status;
   const bool get = request.method == "GET";
-  const bool body_fault = applies && IsBodyFault(fault) && get &&
-                          (response->status == 200 || response->status == 206) &&
-                          !response->body.empty() &&
-                          (response->body.size() >= options_.min_body_bytes ||
-                           fault == Fault::kOversizedManifest) &&
-                          (fault != Fault::kOversizedManifest || manifest);
+  const bool body_fault =
+      applies && IsBodyFault(fault) && get &&
+      (response->status == 200 || response->status == 206) && !response->body.empty() &&
+      (fault == Fault::kOversizedManifest ? manifest
+                                          : response->body.size() >= options_.min_body_bytes);
   access.faulted = (applies && !IsBodyFault(fault)) || body_fault;
   Record(access);
-  std::string& body = response->body;
   if (!body_fault) {
-    if (SendAll(fd, Head(*response, get, body.size()))) SendAll(fd, body);
+    if (SendAll(fd, Head(*response, get, response->body.size()))) SendAll(fd, response->body);
     return;
   }
-  const std::uint64_t cut = std::min<std::uint64_t>(options_.cut_after_bytes, body.size() / 2);
-  switch (fault) {
-    case Fault::kFlipBytes:
-      body[body.size() / 2] = static_cast<char>(~body[body.size() / 2]);
-      break;
-    case Fault::kOversizedManifest:
-      body.append(5u << 20, ' ');  // still JSON, but 5 MiB
-      break;
-    default:
-      break;
-  }
-  if (!SendAll(fd, Head(*response, true, body.size()))) return;
-  if (fault == Fault::kFlipBytes || fault == Fault::kOversizedManifest) {
-    SendAll(fd, body);
-    return;
-  }
-  if (!SendAll(fd, std::string_view(body).substr(0, cut))) return;
-  if (fault == Fault::kResetMidBody) {
-    linger reset{1, 0};  // close() sends RST instead of FIN
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-  } else if (fault == Fault::kStallMidBody) {
-    WaitStopped(absl::InfiniteDuration());
-  }
-  // kShortBody: close() sends FIN before Content-Length bytes.
+  if (SendWithBodyFault(fd, *std::move(response), options_)) WaitStopped(absl::InfiniteDuration());
 }
 
 }  // namespace crimirror::testbed

@@ -27,10 +27,10 @@
 namespace crimirror::testbed {
 
 enum class Fault {
-  kNone,               // plain proxy
-  kRefuse,             // nothing listens on the port (connection refused)
-  kNeverAnswer,        // accepts, reads the request, never answers
-  kStatus500,          // answers 500 with an OCI error body
+  kNone,         // plain proxy
+  kRefuse,       // nothing listens on the port (connection refused)
+  kNeverAnswer,  // accepts, reads the request, never answers
+  kStatus500,    // answers 500 with an OCI error body
   kStatus502,
   kStatus503,
   kTooManyRequests,    // 429 with Retry-After: 1

@@ -165,8 +165,10 @@ void CopyResponseHeaders(const Fetched& fetched, MHD_Response* response) {
       MHD_add_response_header(response, name, value->c_str());
     }
   }
-  std::optional<std::string> digest = FirstHeaderValue(upstream, "Docker-Content-Digest");
-  if (!digest) digest = fetched.computed_digest;
+  // A manifest GET's digest is the one the walk checked against the body
+  // (issue 10 defect 9); otherwise (HEAD, blobs) the upstream's, if any.
+  std::optional<std::string> digest = fetched.computed_digest;
+  if (!digest) digest = FirstHeaderValue(upstream, "Docker-Content-Digest");
   if (digest) MHD_add_response_header(response, "Docker-Content-Digest", digest->c_str());
 }
 

@@ -63,6 +63,9 @@ const std::vector<Row>& Rows() {
       // Default response_timeout (15 s) < the 30 s delay: the endpoint fails
       // over after 15 s (hedging, another change, makes it ~0.5 s).
       {Fault::kDelayFirstByte, FaultTarget::kAny, "no response headers within 15s", true},
+      // Issue 10 defect 9: the tag's digest is checked against the body.
+      {Fault::kWrongDigestHeader, FaultTarget::kManifests, "does not match the manifest body",
+       false},
   };
   return *rows;
 }

@@ -169,6 +169,18 @@ std::string ErrorAnswer(int status, const std::string& reason, const std::string
                       extra_headers, "Connection: close\r\n\r\n", body);
 }
 
+// kWrongDigestHeader on a manifest by tag.
+void LieAboutDigest(bool get, Response* response) {
+  Headers kept;
+  for (auto& header : response->headers) {
+    if (!absl::EqualsIgnoreCase(header.first, "Docker-Content-Digest")) {
+      kept.push_back(std::move(header));
+    }
+  }
+  if (get) kept.emplace_back("Docker-Content-Digest", "sha256:" + std::string(64, 'e'));
+  response->headers = std::move(kept);
+}
+
 bool IsBodyFault(Fault fault) {
   return fault == Fault::kResetMidBody || fault == Fault::kStallMidBody ||
          fault == Fault::kFlipBytes || fault == Fault::kShortBody ||
@@ -211,6 +223,8 @@ std::string FaultName(Fault fault) {
       return "oversized-manifest";
     case Fault::kDelayFirstByte:
       return "delay-first-byte";
+    case Fault::kWrongDigestHeader:
+      return "wrong-digest-header";
   }
   return "unknown";
 }
@@ -399,6 +413,13 @@ void FaultProxy::Serve(int fd) {
   }
   access.status = response->status;
   const bool get = request.method == "GET";
+  if (applies && fault == Fault::kWrongDigestHeader) {
+    if (!manifest || absl::StrContains(request.path, "/manifests/sha256:")) {
+      access.faulted = false;
+    } else {
+      LieAboutDigest(get, &*response);
+    }
+  }
   const bool body_fault =
       applies && IsBodyFault(fault) && get &&
       (response->status == 200 || response->status == 206) && !response->body.empty() &&

@@ -43,6 +43,9 @@ enum class Fault {
   kRedirectLoop,       // 307 to the same URL, forever
   kOversizedManifest,  // a 5 MiB manifest body (over the relay's 4 MiB limit)
   kDelayFirstByte,     // answers normally after `delay`
+  // Manifests by tag: HEAD without Docker-Content-Digest (so containerd
+  // GETs the tag), GET with a Docker-Content-Digest of other bytes.
+  kWrongDigestHeader,
 };
 
 // "reset-mid-body", ... (for test names and messages).

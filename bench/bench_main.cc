@@ -34,8 +34,8 @@ constexpr char kUsage[] =
     "  --smoke          tiny sizes, one repetition, every row (CI)\n"
     "  --image-mib M    size of the big image of the pull/memory rows (default 1024)\n"
     "  --soak-minutes N length of the soak row (default 10)\n"
-    "  --only ROW       one of: cri, pull, parallel, failover, hosts-toml, memory,\n"
-    "                   load, soak, startup\n"
+    "  --only ROW       one of: cri, pull, parallel, failover, hosts-toml, mid-blob,\n"
+    "                   memory, load, soak, startup\n"
     "  --cri-mirror P   cri-mirror binary (default: the one built with this tree)\n"
     "Needs root and the test bed's programs (see tests/integration/README.md).\n";
 
@@ -51,6 +51,7 @@ const std::vector<Figure>& Figures() {
       {"parallel", RunParallelPulls},
       {"failover", RunFailover},
       {"hosts-toml", RunContainerdFallback},
+      {"mid-blob", RunMidBlobFailover},
       {"memory", RunMemory},
       {"load", [](Bed& bed) { return RunLoadAndSoak(bed, true, false); }},
       {"soak", [](Bed& bed) { return RunLoadAndSoak(bed, false, true); }},

@@ -12,12 +12,17 @@
 //
 // The hosts-toml row does the black-hole setup with containerd's own
 // certs.d/<host>/hosts.toml in a second containerd, with a cap on the wait.
+// The mid-blob rows put a FaultProxy first that resets or stalls halfway
+// through a layer, with cri-mirror's default settings, beside the same two
+// endpoints in containerd's hosts.toml.
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "bench/figures.h"
 #include "bench/stats.h"
+#include "tests/integration/testbed/fault_proxy.h"
 
 namespace crimirror::bench {
 namespace {
@@ -143,11 +148,12 @@ namespace {
 // A second containerd whose CRI registry config_path holds one hosts.toml
 // per entry of `hosts` (registry host -> file content).
 absl::StatusOr<std::unique_ptr<testbed::Containerd>> ContainerdWithHosts(
-    Bed& bed, const std::map<std::string, std::string>& hosts) {
-  auto parent = bed.dir().MakeSubdir("hosts-toml");
+    Bed& bed, const std::map<std::string, std::string>& hosts,
+    const std::string& subdir = "hosts-toml") {
+  auto parent = bed.dir().MakeSubdir(subdir);
   if (!parent.ok()) return parent.status();
   for (const auto& [host, content] : hosts) {
-    auto host_dir = bed.dir().MakeSubdir(absl::StrCat("hosts-toml/certs.d/", host));
+    auto host_dir = bed.dir().MakeSubdir(absl::StrCat(subdir, "/certs.d/", host));
     if (!host_dir.ok()) return host_dir.status();
     absl::Status written = testbed::WriteFile(*host_dir + "/hosts.toml", content);
     if (!written.ok()) return written;
@@ -214,6 +220,105 @@ std::vector<Row> RunContainerdFallback(Bed& bed) {
     row.note = std::string(theirs.status().message());
   }
   return {row};
+}
+
+namespace {
+
+// A mirror that breaks blobs mid-body: a FaultProxy in front of the bed's
+// registry, first, and the registry itself second.
+struct MidBlobCase {
+  std::string name;          // "mid-blob reset"
+  testbed::Fault fault;      // kNone for the healthy baseline
+  std::string registry;      // the rule's registry host
+  std::string repo;          // "fo/mid-reset:v1"
+  absl::Duration allowance;  // over the healthy pull
+};
+
+// A fresh cri-mirror (default settings) pulls `c`'s image once.
+absl::StatusOr<absl::Duration> OursMidBlob(Bed& bed, const MidBlobCase& c,
+                                           const std::string& proxy_url,
+                                           const testbed::BuiltImage& built) {
+  auto mirror = bed.StartMirror(absl::StrCat(
+      "[[mirror]]\nregistry = \"", c.registry, "\"\nendpoints = [\"", proxy_url, "\", \"",
+      bed.registry().Url(), "\"]\nfallback_to_upstream = false\n"));
+  if (!mirror.ok()) return mirror.status();
+  auto client = testbed::CriImageClient::Create((*mirror)->Endpoint());
+  if (!client.ok()) return client.status();
+  const std::string image = absl::StrCat(c.registry, "/", c.repo);
+  auto took = TimePull(**client, image, kPullDeadline);
+  absl::Status removed = RemoveAndCollect(bed.direct(), image, built, bed.ContainerdRoot());
+  if (!took.ok()) return took.status();
+  if (!removed.ok()) return removed;
+  return *took;
+}
+
+}  // namespace
+
+std::vector<Row> RunMidBlobFailover(Bed& bed) {
+  const bool smoke = bed.options().smoke;
+  const absl::Duration cap = smoke ? absl::Seconds(10) : absl::Seconds(90);
+  const std::vector<MidBlobCase> cases = {
+      {"healthy", testbed::Fault::kNone, "mid-healthy.example:5000", "fo/mid-healthy:v1", {}},
+      {"mid-blob reset", testbed::Fault::kResetMidBody, "mid-reset.example:5000",
+       "fo/mid-reset:v1", absl::Seconds(3)},
+      {"mid-blob stall", testbed::Fault::kStallMidBody, "mid-stall.example:5000",
+       "fo/mid-stall:v1", absl::Seconds(33)}};
+  std::vector<testbed::BuiltImage> built;
+  std::vector<std::unique_ptr<testbed::FaultProxy>> proxies;
+  std::map<std::string, std::string> hosts;
+  const std::string healthy = bed.registry().Url();
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const std::string figure = absl::StrCat("failover, ", cases[i].name, " first: first pull");
+    auto image = bed.PushImage(cases[i].repo, ImageOfSize(smoke ? 0 : 8, 2, 3100 + i));
+    if (!image.ok()) return {NotApplicable(figure, "-", image.status().ToString())};
+    testbed::FaultProxyOptions options;
+    options.upstream_host_port = bed.registry().HostPort();
+    options.fault = cases[i].fault;
+    options.target = testbed::FaultTarget::kBlobs;
+    options.min_body_bytes = smoke ? 0 : 64 * 1024;  // a layer, not the config
+    auto proxy = testbed::FaultProxy::Start(options);
+    if (!proxy.ok()) return {NotApplicable(figure, "-", proxy.status().ToString())};
+    hosts[cases[i].registry] = HostsToml({(*proxy)->Url(), healthy}, healthy);
+    built.push_back(*std::move(image));
+    proxies.push_back(*std::move(proxy));
+  }
+  std::vector<absl::Duration> ours(cases.size());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    auto took = OursMidBlob(bed, cases[i], proxies[i]->Url(), built[i]);
+    if (!took.ok()) {
+      return {NotApplicable(absl::StrCat("failover, ", cases[i].name), "-",
+                            std::string(took.status().message()))};
+    }
+    ours[i] = *took;
+  }
+  auto containerd = ContainerdWithHosts(bed, hosts, "hosts-toml-mid-blob");
+  if (!containerd.ok()) {
+    return {NotApplicable("failover, mid-blob", "-", containerd.status().ToString())};
+  }
+  auto client = testbed::CriImageClient::Create((*containerd)->Endpoint());
+  if (!client.ok()) return {NotApplicable("failover, mid-blob", "-", client.status().ToString())};
+  std::vector<Row> rows;
+  for (std::size_t i = 1; i < cases.size(); ++i) {
+    auto theirs = TimePull(**client, absl::StrCat(cases[i].registry, "/", cases[i].repo), cap);
+    const absl::Duration bound = ours[0] + cases[i].allowance;
+    Row row;
+    row.figure = absl::StrCat("failover, ", cases[i].name, " first: first pull");
+    row.ours = HumanDuration(ours[i]);
+    const bool capped = !theirs.ok() && absl::IsDeadlineExceeded(theirs.status());
+    row.reference = absl::StrCat(theirs.ok() ? HumanDuration(*theirs)
+                                 : capped    ? ">" + HumanDuration(cap)
+                                             : "failed",
+                                 " (containerd hosts.toml)");
+    row.ratio = theirs.ok() ? FormatRatio(absl::FDivDuration(ours[i], *theirs)) : "-";
+    row.target = absl::StrCat("<= healthy + ", HumanDuration(cases[i].allowance));
+    row.verdict = ours[i] <= bound ? Verdict::kPass : Verdict::kFail;
+    row.note = absl::StrCat("healthy ", HumanDuration(ours[0]), ", bound ", HumanDuration(bound));
+    if (!theirs.ok() && !capped) {
+      absl::StrAppend(&row.note, "; containerd: ", theirs.status().message());
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
 }
 
 }  // namespace crimirror::bench

@@ -35,6 +35,11 @@ std::vector<Row> RunContainerdFallback(Bed& bed);
 // cri-mirror's CPU seconds per relayed GiB.
 std::vector<Row> RunParallelPulls(Bed& bed);
 
+// "mid-blob": first pull when the first mirror resets or stalls halfway
+// through a layer (FaultProxy), vs the healthy bound and vs containerd's
+// hosts.toml with the same endpoints (second containerd), capped.
+std::vector<Row> RunMidBlobFailover(Bed& bed);
+
 // "memory": cri-mirror's anonymous memory idle and under a 64-client load
 // plus 8 parallel pulls of the big image; peak RSS as information.
 std::vector<Row> RunMemory(Bed& bed);

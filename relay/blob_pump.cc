@@ -21,8 +21,7 @@ std::string Reason(const absl::Status& status) {
 }
 
 // "bytes=<offset>-" or "bytes=<offset>-<last>".
-Headers WithRange(const Headers& headers, std::uint64_t offset,
-                  std::optional<std::uint64_t> last) {
+Headers WithRange(const Headers& headers, std::uint64_t offset, std::optional<std::uint64_t> last) {
   Headers out;
   for (const auto& header : headers) {
     if (!absl::EqualsIgnoreCase(header.first, "Range")) out.push_back(header);
@@ -106,7 +105,8 @@ absl::StatusOr<std::size_t> BlobPump::Fill(char* buf, std::size_t max) {
   while (true) {
     std::size_t want = max;
     if (expected_length_) {
-      want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *expected_length_ - delivered_));
+      want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(want, *expected_length_ - delivered_));
       if (want == 0) return 0;  // everything delivered
     }
     absl::StatusOr<std::size_t> n = ReadCurrent(buf, want);
@@ -136,7 +136,8 @@ absl::StatusOr<std::size_t> BlobPump::ReadCurrent(char* buf, std::size_t max) {
     absl::StatusOr<std::size_t> n = fetched_.response->Read(buf, drop);
     if (!n.ok()) return n;
     if (*n == 0) {
-      return absl::DataLossError(absl::StrCat("body ended ", skip_, " bytes before the resume offset"));
+      return absl::DataLossError(
+          absl::StrCat("body ended ", skip_, " bytes before the resume offset"));
     }
     skip_ -= std::min<std::uint64_t>(*n, skip_);
   }
@@ -165,8 +166,8 @@ void BlobPump::RecordFailure(const absl::Status& status) {
 absl::Status BlobPump::Resume(const absl::Status& failure) {
   if (!resumable_) return absl::FailedPreconditionError("not resumable");
   if (rounds_without_progress_ >= resume_.max_rounds_without_progress) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "gave up after ", rounds_without_progress_, " resume rounds without progress"));
+    return absl::ResourceExhaustedError(absl::StrCat("gave up after ", rounds_without_progress_,
+                                                     " resume rounds without progress"));
   }
   ++rounds_without_progress_;
   const std::string broken = fetched_.endpoint.base_url;
@@ -180,8 +181,7 @@ absl::Status BlobPump::Resume(const absl::Status& failure) {
   std::vector<std::string> reasons;
   for (const resolver::Endpoint* endpoint : ResumeOrder(*session_, *health_)) {
     absl::StatusOr<Fetched> opened = resume_.walk->FetchFrom(*session_, request, *endpoint);
-    absl::Status adopted =
-        opened.ok() ? Adopt(*std::move(opened), offset, last) : opened.status();
+    absl::Status adopted = opened.ok() ? Adopt(*std::move(opened), offset, last) : opened.status();
     if (adopted.ok()) {
       ++resumes_;
       log::Warning("relay: session ", session_->id(), ": ", request_description_, " from ", broken,
@@ -192,8 +192,8 @@ absl::Status BlobPump::Resume(const absl::Status& failure) {
     reasons.push_back(absl::StrCat(endpoint->base_url, ": ", adopted.message()));
     session_->RecordAttempt(Attempt{endpoint->base_url, what, std::string(adopted.message())});
   }
-  return absl::UnavailableError(absl::StrCat("resuming at byte ", offset, " failed: ",
-                                             absl::StrJoin(reasons, "; ")));
+  return absl::UnavailableError(
+      absl::StrCat("resuming at byte ", offset, " failed: ", absl::StrJoin(reasons, "; ")));
 }
 
 // Never trusts Accept-Ranges: checks what the answer says it holds.

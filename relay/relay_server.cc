@@ -184,8 +184,10 @@ void CopyResponseHeaders(const Fetched& fetched, MHD_Response* response) {
       MHD_add_response_header(response, name, value->c_str());
     }
   }
-  std::optional<std::string> digest = FirstHeaderValue(upstream, "Docker-Content-Digest");
-  if (!digest) digest = fetched.computed_digest;
+  // A manifest GET's digest is the one the walk checked against the body
+  // (issue 10 defect 9); otherwise (HEAD, blobs) the upstream's, if any.
+  std::optional<std::string> digest = fetched.computed_digest;
+  if (!digest) digest = FirstHeaderValue(upstream, "Docker-Content-Digest");
   if (digest) MHD_add_response_header(response, "Docker-Content-Digest", digest->c_str());
 }
 
@@ -311,8 +313,9 @@ struct RelayServerAccess {
     }
     FetchRequest request{*route, head, ForwardedHeaders(request_headers)};
     const absl::Time start = absl::Now();
+    const std::size_t attempts_before = (*session)->Attempts().size();
     absl::StatusOr<Fetched> fetched = server.walk_.Fetch(**session, request);
-    LogFetch(**session, request, fetched, absl::Now() - start);
+    LogFetch(**session, request, fetched, absl::Now() - start, attempts_before);
     if (!fetched.ok()) {
       const bool not_found = absl::IsNotFound(fetched.status());
       const char* code = !not_found                        ? "UNAVAILABLE"
@@ -327,10 +330,22 @@ struct RelayServerAccess {
   // One debug line per relay request: which endpoint answered (or why none
   // did) and how long the walk took. Endpoint URLs never hold credentials
   // (config rejects user:password@), statuses and reasons never do either.
+  // A request served after other endpoints failed is logged at info level,
+  // with why each failed (the fault behind a slow pull).
   static void LogFetch(const SessionState& session, const FetchRequest& request,
-                       const absl::StatusOr<Fetched>& fetched, absl::Duration took) {
-    if (!log::Enabled(log::Severity::kDebug)) return;
+                       const absl::StatusOr<Fetched>& fetched, absl::Duration took,
+                       std::size_t attempts_before) {
     const char* method = request.head ? "HEAD " : "GET ";
+    if (fetched.ok()) {
+      const std::string failed = FailuresSince(session, request, attempts_before);
+      if (!failed.empty()) {
+        log::Info("relay: session ", session.id(), ": ", method, request.route.Describe(), " <- ",
+                  fetched->endpoint.base_url, " ", fetched->response->status(), " after ",
+                  absl::FormatDuration(took), ", past: ", failed);
+        return;
+      }
+    }
+    if (!log::Enabled(log::Severity::kDebug)) return;
     if (fetched.ok()) {
       log::Debug("relay: session ", session.id(), ": ", method, request.route.Describe(), " <- ",
                  fetched->endpoint.base_url, " ", fetched->response->status(), " after ",
@@ -339,6 +354,26 @@ struct RelayServerAccess {
       log::Debug("relay: session ", session.id(), ": ", method, request.route.Describe(),
                  " failed after ", absl::FormatDuration(took), ": ", fetched.status().message());
     }
+  }
+
+  // "<base_url>: <reason>; ..." of the attempts recorded for `request`
+  // since index `since` (other connections' attempts and back-off skips
+  // filtered out).
+  static std::string FailuresSince(const SessionState& session, const FetchRequest& request,
+                                   std::size_t since) {
+    const std::string what =
+        absl::StrCat(request.head ? "HEAD " : "GET ", request.route.Describe());
+    const std::vector<Attempt> attempts = session.Attempts();
+    std::string out;
+    for (std::size_t i = since; i < attempts.size(); ++i) {
+      // Back-off skips repeat a failure already logged; not worth a line.
+      if (attempts[i].request != what || absl::StartsWith(attempts[i].reason, "skipped:")) {
+        continue;
+      }
+      absl::StrAppend(&out, out.empty() ? "" : "; ", attempts[i].base_url, ": ",
+                      attempts[i].reason);
+    }
+    return out;
   }
 
   static absl::StatusOr<SessionStatePtr> Authenticate(const RelayServer& server,

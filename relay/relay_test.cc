@@ -1070,6 +1070,17 @@ FakeReply GeneratedBlob(bool honor_range = true) {
   return blob;
 }
 
+// Endpoint 0 resets after kBreakAt bytes of the blob, endpoint 1 serves it
+// with Range support; returns the blob's digest.
+std::string ResetOnFirstEndpoint(FakeUpstream& upstream, const resolver::EndpointPlan& plan) {
+  const std::string digest = GeneratedDigest(kResumeSize);
+  FakeReply reset = GeneratedBlob();
+  reset.fail_after = kBreakAt;
+  upstream.Set(Url(plan, 0, "blobs/" + digest), reset);
+  upstream.Set(Url(plan, 1, "blobs/" + digest), GeneratedBlob());
+  return digest;
+}
+
 TEST_F(RelayServerTest, BrokenBlobResumesFromTheNextEndpointWithRange) {
   const std::string digest = GeneratedDigest(kResumeSize);
   FakeReply reset = GeneratedBlob();
@@ -1121,11 +1132,7 @@ TEST_F(RelayServerTest, ResumeSkipsSentBytesOfA200AndRefusesAWrongContentRange) 
 }
 
 TEST_F(RelayServerTest, ResumedRangeOfARangedRequestKeepsItsEnd) {
-  const std::string digest = GeneratedDigest(kResumeSize);
-  FakeReply reset = GeneratedBlob();
-  reset.fail_after = kBreakAt;
-  upstream_.Set(Url(plan_, 0, "blobs/" + digest), reset);
-  upstream_.Set(Url(plan_, 1, "blobs/" + digest), GeneratedBlob());
+  const std::string digest = ResetOnFirstEndpoint(upstream_, plan_);
   HttpOptions options = Authed();
   options.headers = {"Range: bytes=100-3000099"};
   HttpResult r = Http(port(), "/v2/docker.io/library/nginx/blobs/" + digest, options);
@@ -1157,11 +1164,7 @@ TEST_F(RelayServerTest, BlobBrokenEverywhereGivesUpAfterRoundsWithoutProgress) {
 }
 
 TEST_F(RelayServerTest, EndpointThatBrokeABlobIsTriedLastForTheRestOfThePull) {
-  const std::string digest = GeneratedDigest(kResumeSize);
-  FakeReply reset = GeneratedBlob();
-  reset.fail_after = kBreakAt;
-  upstream_.Set(Url(plan_, 0, "blobs/" + digest), reset);
-  upstream_.Set(Url(plan_, 1, "blobs/" + digest), GeneratedBlob());
+  const std::string digest = ResetOnFirstEndpoint(upstream_, plan_);
   ASSERT_EQ(Http(port(), "/v2/docker.io/library/nginx/blobs/" + digest, Authed()).code,
             CURLE_OK);
   clock_.Advance(absl::Minutes(10));  // the back-off is over; the demotion is not

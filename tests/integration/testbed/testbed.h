@@ -9,6 +9,7 @@
 #include "tests/integration/testbed/containerd_images.h"  // IWYU pragma: export
 #include "tests/integration/testbed/cri_client.h"         // IWYU pragma: export
 #include "tests/integration/testbed/cri_mirror.h"         // IWYU pragma: export
+#include "tests/integration/testbed/fault_proxy.h"        // IWYU pragma: export
 #include "tests/integration/testbed/http.h"               // IWYU pragma: export
 #include "tests/integration/testbed/image_builder.h"      // IWYU pragma: export
 #include "tests/integration/testbed/prerequisites.h"      // IWYU pragma: export

@@ -15,6 +15,8 @@ packages=(
   # real components used by the integration tests and the demo
   containerd docker-registry skopeo apache2-utils openssl curl
   iproute2 procps
+  # systemd-analyze (test of systemd/), dpkg-shlibdeps (cpack -G DEB and its test)
+  systemd dpkg-dev
 )
 
 missing=()

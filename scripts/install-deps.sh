@@ -17,6 +17,8 @@ packages=(
   iproute2 procps
   # systemd-analyze (test of systemd/), dpkg-shlibdeps (cpack -G DEB and its test)
   systemd dpkg-dev
+  # structure test of deploy/ manifests
+  python3-yaml
 )
 
 missing=()

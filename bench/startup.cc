@@ -8,17 +8,14 @@
 // sandbox image ensure is off here: the bed's containerd names an
 // unreachable one). Median of the repetitions; each run has its own dir,
 // socket and relay port.
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstddef>
-#include <cstring>
+#include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "bench/figures.h"
 #include "bench/stats.h"
+#include "tests/support/notify_receiver.h"
 
 namespace crimirror::bench {
 namespace {
@@ -32,37 +29,20 @@ struct StartTimes {
   absl::Duration ready;
 };
 
-// A bound datagram socket at `path` (-1 on failure) that gives up reading
-// after kGiveUp.
-int BindNotifySocket(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address = {};
-  address.sun_family = AF_UNIX;
-  if (fd < 0 || path.size() >= sizeof(address.sun_path)) return -1;
-  memcpy(address.sun_path, path.data(), path.size());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address),
-           static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size())) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval timeout = absl::ToTimeval(kGiveUp);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  return fd;
-}
-
-// Reads datagrams until one starts with READY=1; false on timeout.
-bool WaitForReady(int fd) {
-  char buffer[1024];
-  for (;;) {
-    ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n < 0) return false;
-    if (std::string(buffer, static_cast<size_t>(n)).rfind("READY=1", 0) == 0) return true;
-  }
-}
-
 bool ListImagesOk(const std::string& endpoint) {
   auto client = testbed::CriImageClient::Create(endpoint);
   return client.ok() && (*client)->List(absl::Seconds(2)).ok();
+}
+
+// Reads datagrams until one starts with READY=1; false on timeout.
+bool WaitForReady(test_support::NotifyReceiver& receiver) {
+  const absl::Time deadline = absl::Now() + kGiveUp;
+  while (absl::Now() < deadline) {
+    std::optional<std::string> message = receiver.Receive(deadline - absl::Now());
+    if (!message) return false;
+    if (absl::StartsWith(*message, "READY=1")) return true;
+  }
+  return false;
 }
 
 absl::StatusOr<StartTimes> StartOnce(Bed& bed, int run) {
@@ -83,8 +63,8 @@ absl::StatusOr<StartTimes> StartOnce(Bed& bed, int run) {
                   "--backend", bed.containerd().Endpoint(), "--config", config};
   options.log_path = *dir + "/cri-mirror.log";
   const std::string notify = *dir + "/notify.sock";
-  const int notify_fd = BindNotifySocket(notify);
-  if (notify_fd < 0) return absl::InternalError(absl::StrCat("cannot bind ", notify));
+  auto receiver = test_support::NotifyReceiver::Create(notify);
+  if (!receiver.ok()) return receiver.status();
   options.env["NOTIFY_SOCKET"] = notify;
   const absl::Time start = absl::Now();
   auto process = testbed::Process::Start(options);
@@ -102,9 +82,8 @@ absl::StatusOr<StartTimes> StartOnce(Bed& bed, int run) {
     return absl::UnavailableError(absl::StrCat("ListImages through ", socket, " failed"));
   }
   times.serving = absl::Now() - start;
-  bool ready = WaitForReady(notify_fd);
+  bool ready = WaitForReady(**receiver);
   times.ready = absl::Now() - start;
-  close(notify_fd);
   (*process)->Stop();
   if (!ready) return absl::UnavailableError(absl::StrCat("no READY=1 on ", notify));
   return times;

@@ -2,18 +2,15 @@
 // against a real unix datagram socket owned by the test, path and abstract.
 #include "node/sd_notify.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cstddef>
-#include <cstring>
 #include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/notify_receiver.h"
 
 namespace crimirror::node {
 namespace {
@@ -55,59 +52,37 @@ INSTANTIATE_TEST_SUITE_P(
         EnvCase{"WatchdogZero", "@n", "0", "42", "@n", std::nullopt, true}),
     [](const ::testing::TestParamInfo<EnvCase>& p) { return p.param.name; });
 
-// A datagram socket bound at `name` ("/path" or "@abstract").
-class Receiver {
- public:
-  explicit Receiver(const std::string& name) {
-    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address = {};
-    address.sun_family = AF_UNIX;
-    memcpy(address.sun_path, name.data(), name.size());
-    if (name[0] == '@') address.sun_path[0] = '\0';
-    socklen_t length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
-    bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&address), length) == 0;
-    timeval timeout = {5, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  }
-  ~Receiver() { close(fd_); }
-  bool bound() const { return bound_; }
-  std::string Receive() {
-    char buffer[4096];
-    ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
-    return n < 0 ? "<nothing>" : std::string(buffer, static_cast<size_t>(n));
-  }
-
- private:
-  int fd_ = -1;
-  bool bound_ = false;
-};
+// The next datagram on `receiver` ("<nothing>" after 5 s).
+std::string Receive(test_support::NotifyReceiver& receiver) {
+  return receiver.Receive(absl::Seconds(5)).value_or("<nothing>");
+}
 
 TEST(NotifierTest, SendsEachMessageAsOneDatagramToAPathSocket) {
   const std::string path = absl::StrCat("/tmp/sd-notify-test-", getpid(), ".sock");
   unlink(path.c_str());
-  Receiver receiver(path);
-  ASSERT_TRUE(receiver.bound());
+  auto receiver = test_support::NotifyReceiver::Create(path);
+  ASSERT_TRUE(receiver.ok()) << receiver.status();
   Notifier notifier(NotifySettings{path, std::nullopt, ""});
   ASSERT_TRUE(notifier.enabled());
   ASSERT_TRUE(notifier.Ready("serving").ok());
-  EXPECT_EQ(receiver.Receive(), "READY=1\nSTATUS=serving");
+  EXPECT_EQ(Receive(**receiver), "READY=1\nSTATUS=serving");
   ASSERT_TRUE(notifier.Reloading().ok());
-  EXPECT_THAT(receiver.Receive(), MatchesRegex("RELOADING=1\nMONOTONIC_USEC=[0-9]+"));
+  EXPECT_THAT(Receive(**receiver), MatchesRegex("RELOADING=1\nMONOTONIC_USEC=[0-9]+"));
   ASSERT_TRUE(notifier.Ready("").ok());
-  EXPECT_EQ(receiver.Receive(), "READY=1");
+  EXPECT_EQ(Receive(**receiver), "READY=1");
   ASSERT_TRUE(notifier.WatchdogPing().ok());
-  EXPECT_EQ(receiver.Receive(), "WATCHDOG=1");
+  EXPECT_EQ(Receive(**receiver), "WATCHDOG=1");
   ASSERT_TRUE(notifier.Stopping().ok());
-  EXPECT_EQ(receiver.Receive(), "STOPPING=1");
+  EXPECT_EQ(Receive(**receiver), "STOPPING=1");
   unlink(path.c_str());
 }
 
 TEST(NotifierTest, AbstractSocketName) {
   const std::string name = absl::StrCat("@sd-notify-test-", getpid());
-  Receiver receiver(name);
-  ASSERT_TRUE(receiver.bound());
+  auto receiver = test_support::NotifyReceiver::Create(name);
+  ASSERT_TRUE(receiver.ok()) << receiver.status();
   ASSERT_TRUE(Notifier(NotifySettings{name, std::nullopt, ""}).Stopping().ok());
-  EXPECT_EQ(receiver.Receive(), "STOPPING=1");
+  EXPECT_EQ(Receive(**receiver), "STOPPING=1");
 }
 
 TEST(NotifierTest, DisabledIsANoOp) {

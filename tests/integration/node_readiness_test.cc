@@ -8,13 +8,9 @@
 // send STOPPING=1 at SIGTERM.
 
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include <cstddef>
-#include <cstring>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "tests/integration/testbed/gtest_util.h"
 #include "tests/integration/testbed/testbed.h"
+#include "tests/support/notify_receiver.h"
 
 namespace crimirror::testbed {
 namespace {
@@ -37,41 +34,22 @@ using ::testing::StartsWith;
 constexpr char kSandboxImage[] = "pause.k8s.example/k8s/pause:3.6";
 constexpr char kAddonImage[] = "addons.example/addons/dns:v1";
 
-// The test's end of NOTIFY_SOCKET: a bound datagram socket.
-class NotifyReceiver {
+// The test's end of NOTIFY_SOCKET, skipping and counting WATCHDOG=1 pings.
+class NotifyLog {
  public:
-  explicit NotifyReceiver(std::string path) : path_(std::move(path)) {
-    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address = {};
-    address.sun_family = AF_UNIX;
-    memcpy(address.sun_path, path_.data(), path_.size());
-    bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&address),
-                  static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size())) == 0;
-  }
-  ~NotifyReceiver() {
-    close(fd_);
-    unlink(path_.c_str());
-  }
-  bool bound() const { return bound_; }
-  const std::string& path() const { return path_; }
+  explicit NotifyLog(std::unique_ptr<test_support::NotifyReceiver> receiver)
+      : receiver_(std::move(receiver)) {}
+  const std::string& path() const { return receiver_->name(); }
 
-  // The next datagram, skipping WATCHDOG=1 pings (counted), within
-  // `timeout`; "" on timeout.
+  // The next message other than WATCHDOG=1 within `timeout`; "" on timeout.
   std::string Next(absl::Duration timeout = absl::Seconds(90)) {
     absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
-      timeval tv = absl::ToTimeval(deadline - absl::Now());
-      setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      char buffer[4096];
-      ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
-      if (n < 0) return "";
-      std::string message(buffer, static_cast<size_t>(n));
-      all_.push_back(message);
-      if (message == "WATCHDOG=1") {
-        ++pings_;
-        continue;
-      }
-      return message;
+      std::optional<std::string> message = receiver_->Receive(deadline - absl::Now());
+      if (!message) return "";
+      all_.push_back(*message);
+      if (*message != "WATCHDOG=1") return *message;
+      ++pings_;
     }
     return "";
   }
@@ -79,9 +57,7 @@ class NotifyReceiver {
   std::string All() const { return absl::StrJoin(all_, " | "); }
 
  private:
-  std::string path_;
-  int fd_ = -1;
-  bool bound_ = false;
+  std::unique_ptr<test_support::NotifyReceiver> receiver_;
   int pings_ = 0;
   std::vector<std::string> all_;
 };
@@ -97,8 +73,9 @@ class NodeReadinessTest : public ::testing::Test {
     TESTBED_ASSERT_OK_AND_ASSIGN(registry_, Registry::Create(dir_->path(), options));
     Push("pause", 11, "k8s/pause:3.6");
     Push("dns", 12, "addons/dns:v1");
-    receiver_ = std::make_unique<NotifyReceiver>(dir_->Join("notify.sock"));
-    ASSERT_TRUE(receiver_->bound());
+    TESTBED_ASSERT_OK_AND_ASSIGN(auto receiver,
+                                 test_support::NotifyReceiver::Create(dir_->Join("notify.sock")));
+    receiver_ = std::make_unique<NotifyLog>(std::move(receiver));
   }
 
   void Push(const std::string& tag, uint64_t seed, const std::string& repo_tag) {
@@ -152,7 +129,7 @@ class NodeReadinessTest : public ::testing::Test {
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<ImageBuilder> builder_;
   std::unique_ptr<Registry> registry_;
-  std::unique_ptr<NotifyReceiver> receiver_;
+  std::unique_ptr<NotifyLog> receiver_;
   std::unique_ptr<Containerd> containerd_;
   std::unique_ptr<CriImageClient> direct_;
   std::unique_ptr<CriMirror> mirror_;

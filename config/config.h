@@ -106,6 +106,14 @@ struct ServerSettings {
   // Back-off for endpoints that failed at the connection level.
   absl::Duration endpoint_backoff_initial = absl::Seconds(5);
   absl::Duration endpoint_backoff_max = absl::Minutes(5);
+  // Images every node must hold (node/image_ensurer.h): containerd's own
+  // sandbox image when `ensure_sandbox_image`, plus `ensure_images`, pulled
+  // through the mirror rules when missing. Checked every `ensure_interval`;
+  // readiness waits up to `ensure_timeout` for them at start-up.
+  bool ensure_sandbox_image = true;
+  std::vector<std::string> ensure_images;
+  absl::Duration ensure_interval = absl::Minutes(1);
+  absl::Duration ensure_timeout = absl::Minutes(1);
 };
 
 struct Config {

@@ -48,7 +48,11 @@ const KeyList kServerKeys = {"listen",
                              "stall_timeout",
                              "hedge_after",
                              "endpoint_backoff_initial",
-                             "endpoint_backoff_max"};
+                             "endpoint_backoff_max",
+                             "ensure_sandbox_image",
+                             "ensure_images",
+                             "ensure_interval",
+                             "ensure_timeout"};
 const KeyList kMirrorKeys = {"registry", "endpoints", "fallback_to_upstream",
                              "pull_from_mirror", "rewrite", "blocked"};
 const KeyList kImportKeys = {"containerd_hosts_dir", "containerd_config",
@@ -173,6 +177,7 @@ class Validator {
   void ParseServerAddress(const toml::node& node, absl::string_view name,
                           std::string* out);
   void ParseRelay(const toml::node& node);
+  void ParseEnsureImages(const toml::node& node);
   void ParseMirrors(const toml::node& node);
   void ParseMirror(const toml::table& table, size_t index);
   void ParseRegistry(const toml::table& table, const std::string& path,
@@ -326,7 +331,9 @@ void Validator::ParseServer(const toml::node& node) {
   } durations[] = {{"pull_timeout", &s.pull_timeout},
                    {"stall_timeout", &s.stall_timeout},
                    {"endpoint_backoff_initial", &s.endpoint_backoff_initial},
-                   {"endpoint_backoff_max", &s.endpoint_backoff_max}};
+                   {"endpoint_backoff_max", &s.endpoint_backoff_max},
+                   {"ensure_interval", &s.ensure_interval},
+                   {"ensure_timeout", &s.ensure_timeout}};
   for (auto& d : durations) {
     if (const toml::node* n = table->get(S(d.key))) {
       if (auto v = Duration(*n, absl::StrCat("[server].", d.key))) *d.out = *v;
@@ -335,6 +342,10 @@ void Validator::ParseServer(const toml::node& node) {
   if (const toml::node* n = table->get("hedge_after")) {
     if (auto v = Duration(*n, "[server].hedge_after", true)) s.hedge_after = *v;
   }
+  if (const toml::node* n = table->get("ensure_sandbox_image")) {
+    if (auto v = Bool(*n, "[server].ensure_sandbox_image")) s.ensure_sandbox_image = *v;
+  }
+  if (const toml::node* n = table->get("ensure_images")) ParseEnsureImages(*n);
   if (s.endpoint_backoff_initial > s.endpoint_backoff_max) {
     Error(table->source(), "[server].endpoint_backoff_initial",
           "is larger than endpoint_backoff_max; lower it or raise the maximum");
@@ -373,6 +384,33 @@ void Validator::ParseRelay(const toml::node& node) {
     return;
   }
   parsed_.config.server.relay = *value;
+}
+
+// Only the shape: references are parsed (resolver/, above config/) when the
+// ensurer uses them, and check-config reports those that do not parse.
+void Validator::ParseEnsureImages(const toml::node& node) {
+  constexpr absl::string_view kKey = "[server].ensure_images";
+  const toml::array* array = node.as_array();
+  if (array == nullptr) {
+    Error(node.source(), kKey,
+          absl::StrCat("expected an array of image references, got ", TypeName(node.type()),
+                       "; write e.g. [\"registry.k8s.io/coredns/coredns:v1.10.1\"]"));
+    return;
+  }
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::node& element = *array->get(i);
+    std::string key = absl::StrCat(kKey, "[", i, "]");
+    std::optional<std::string> image = String(element, key);
+    if (!image) continue;
+    if (image->empty() || absl::StrContains(*image, "://") ||
+        std::any_of(image->begin(), image->end(), [](unsigned char c) { return c <= ' '; })) {
+      Error(element.source(), key,
+            absl::StrCat(Quote(*image), " is not an image reference; write it as the kubelet "
+                         "would, e.g. \"registry.k8s.io/pause:3.9\""));
+      continue;
+    }
+    parsed_.config.server.ensure_images.push_back(*image);
+  }
 }
 
 // ---- [[mirror]] -------------------------------------------------------------

@@ -2,7 +2,7 @@
 # The main job, self-contained on loopback: installs the Debian packages,
 # builds cri-mirror, then runs the demo (containerd + a TLS/htpasswd
 # docker-registry + cri-mirror; an image pulled through a mirror rule).
-#   sudo ./scripts/demo.sh
+#   ./scripts/demo.sh          # as root; elsewhere: sudo ./scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh

@@ -16,6 +16,10 @@ packages=(
   # real components used by the integration tests and the demo
   containerd docker-registry skopeo apache2-utils openssl curl
   iproute2 procps
+  # systemd-analyze (test of systemd/), dpkg-shlibdeps (cpack -G DEB and its test)
+  systemd dpkg-dev
+  # structure test of deploy/ manifests
+  python3-yaml
 )
 
 missing=()

@@ -2,7 +2,7 @@
 # Builds cri-mirror and runs every test: unit tests of each library, the
 # binary's smoke tests and the integration tests against the real containerd
 # and docker-registry (root needed for those; they skip otherwise).
-#   sudo ./scripts/test.sh            # all tests
+#   ./scripts/test.sh                 # all tests, as root (elsewhere: sudo ./scripts/test.sh)
 #   TESTS=unit ./scripts/test.sh      # unit tests only (no root needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -10,6 +11,9 @@
 #include "config/config_store.h"
 #include "import/load.h"
 #include "log/log.h"
+#include "node/cri_ensure_backend.h"
+#include "node/image_ensurer.h"
+#include "node/sd_notify.h"
 #include "plugin/backend_channel.h"
 #include "plugin/mirror_pull.h"
 #include "plugin/server.h"
@@ -17,6 +21,7 @@
 #include "relay/endpoint_health.h"
 #include "relay/relay_server.h"
 #include "relay/session_store.h"
+#include "src/serve_loop.h"
 
 namespace crimirror::cli {
 namespace {
@@ -26,6 +31,7 @@ constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
 
 // Everything the daemon runs, in construction order (destroyed in reverse).
 struct Daemon {
+  std::string backend_target;  // --backend or [server].backend
   std::unique_ptr<config::ConfigStore> config_store;
   std::unique_ptr<config::ConfigWatcher> watcher;
   std::unique_ptr<relay::SessionStore> sessions;
@@ -34,15 +40,10 @@ struct Daemon {
   std::unique_ptr<relay::RelayServer> relay;
   std::unique_ptr<plugin::MirrorPullInterceptor> interceptor;
   std::unique_ptr<plugin::Server> server;
+  std::unique_ptr<node::ImageEnsurer> ensurer;
+  // The ensurer as the config watcher's thread sees it (set once started).
+  std::atomic<node::ImageEnsurer*> reload_ensurer{nullptr};
 };
-
-void LogReload(const absl::Status& status) {
-  if (status.ok()) {
-    log::Info("config reloaded");
-  } else {
-    log::Error("config reload rejected; keeping the last good config:\n", status.ToString());
-  }
-}
 
 absl::Status StartConfig(const CommandLine& cl, Daemon* d) {
   absl::StatusOr<std::unique_ptr<config::ConfigStore>> store =
@@ -52,7 +53,10 @@ absl::Status StartConfig(const CommandLine& cl, Daemon* d) {
   d->config_store = std::move(*store);
   for (const config::Warning& w : d->config_store->Warnings()) log::Warning(w.message);
   absl::StatusOr<std::unique_ptr<config::ConfigWatcher>> watcher =
-      config::ConfigWatcher::Create(d->config_store.get(), LogReload);
+      config::ConfigWatcher::Create(d->config_store.get(), [d](const absl::Status& status) {
+        LogReload(status);
+        if (node::ImageEnsurer* ensurer = d->reload_ensurer.load()) ensurer->Trigger();
+      });
   if (watcher.ok()) {
     d->watcher = std::move(*watcher);
   } else {
@@ -92,6 +96,7 @@ absl::Status StartServer(const CommandLine& cl, const config::ServerSettings& se
   plugin::ServerOptions options;
   options.listen = cl.listen.value_or(server.listen);
   options.backend = cl.backend.value_or(server.backend);
+  d->backend_target = options.backend;
   absl::StatusOr<std::shared_ptr<grpc::Channel>> backend =
       plugin::CreateBackendChannel(options.backend);
   if (!backend.ok()) return backend.status();
@@ -114,6 +119,29 @@ absl::Status StartServer(const CommandLine& cl, const config::ServerSettings& se
   return absl::OkStatus();
 }
 
+// The image ensurer (node/image_ensurer.h): its own channel to the backend
+// for Status and ImageStatus, and one to our own socket for pulls.
+absl::Status StartEnsurer(Daemon* d) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> backend =
+      plugin::CreateBackendChannel(d->backend_target);
+  if (!backend.ok()) return backend.status();
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> self =
+      plugin::CreateBackendChannel(absl::StrCat("unix://", d->server->socket_path()));
+  if (!self.ok()) return self.status();
+  absl::StatusOr<std::unique_ptr<node::CriEnsureBackend>> calls =
+      node::CriEnsureBackend::Create(*backend, *self);
+  if (!calls.ok()) return calls.status();
+  node::ImageEnsurer::Options options;
+  options.config_store = d->config_store.get();
+  options.backend = std::move(*calls);
+  absl::StatusOr<std::unique_ptr<node::ImageEnsurer>> ensurer =
+      node::ImageEnsurer::Create(std::move(options));
+  if (!ensurer.ok()) return ensurer.status();
+  d->ensurer = std::move(*ensurer);
+  d->reload_ensurer = d->ensurer.get();
+  return absl::OkStatus();
+}
+
 // Blocks the signals we handle in every thread (gRPC's threads inherit the
 // mask), so that sigwait() in the main thread is their only receiver.
 sigset_t BlockHandledSignals() {
@@ -126,20 +154,6 @@ sigset_t BlockHandledSignals() {
   return set;
 }
 
-void WaitForStop(const sigset_t& set, config::ConfigStore* store) {
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      log::Info("SIGHUP: reloading ", store->path());
-      LogReload(store->Reload());
-      continue;
-    }
-    log::Info(sig == SIGTERM ? "SIGTERM" : "SIGINT", ": shutting down");
-    return;
-  }
-}
-
 }  // namespace
 
 int RunDaemon(const CommandLine& cl) {
@@ -148,11 +162,18 @@ int RunDaemon(const CommandLine& cl) {
   absl::Status status = StartConfig(cl, &d);
   if (status.ok()) status = StartRelay(d.config_store->Current()->server, &d);
   if (status.ok()) status = StartServer(cl, d.config_store->Current()->server, &d);
+  if (status.ok()) status = StartEnsurer(&d);
   if (!status.ok()) {
     log::Error("cannot start: ", status.message());
     return 1;
   }
-  WaitForStop(signals, d.config_store.get());
+  const node::Notifier notifier = node::Notifier::FromEnvironment();
+  if (!notifier.settings().warning.empty()) log::Warning(notifier.settings().warning);
+  ServeUntilStopped(signals, {d.config_store.get(), d.ensurer.get(), &notifier,
+                              absl::StrCat("unix://", d.server->socket_path())});
+  d.watcher.reset();
+  d.reload_ensurer = nullptr;
+  d.ensurer.reset();
   d.server->Shutdown(kShutdownGrace);
   d.interceptor.reset();
   d.relay->Stop();

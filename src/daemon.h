@@ -2,6 +2,9 @@
 // pull interceptor and the kubelet-facing gRPC server, then serves until
 // SIGTERM/SIGINT. SIGHUP (and edits to the config file) reload the config;
 // a config that fails validation is rejected and the last good one stays.
+// Under systemd it reports readiness, reloads, shutdown and watchdog pings
+// with sd_notify (src/serve_loop.h), and keeps containerd's sandbox image and
+// [server].ensure_images present (node/image_ensurer.h).
 #pragma once
 
 #include "src/command_line.h"

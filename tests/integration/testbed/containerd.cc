@@ -48,6 +48,7 @@ disabled_plugins = [
   disable_tcp_service = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
+  sandbox_image = "%4$s"
 
 [plugins."io.containerd.grpc.v1.cri".containerd]
   snapshotter = "native"
@@ -88,7 +89,8 @@ Containerd::~Containerd() { Stop(); }
 
 absl::Status Containerd::WriteConfig() const {
   std::string config =
-      absl::StrFormat(kConfigTemplate, dir_, socket_path_, options_.log_level);
+      absl::StrFormat(kConfigTemplate, dir_, socket_path_, options_.log_level,
+                      options_.sandbox_image);
   if (!options_.extra_config.empty()) {
     absl::StrAppend(&config, "\n", options_.extra_config, "\n");
   }

@@ -24,6 +24,10 @@ struct ContainerdOptions {
   std::string binary = "/usr/bin/containerd";
   // "info" or "debug" (debug logs every registry request containerd makes).
   std::string log_level = "debug";
+  // CRI sandbox_image. The default names a loopback port nothing listens
+  // on, so cri-mirror's start-up ensure of the sandbox image (on by default)
+  // fails at once without traffic off the machine.
+  std::string sandbox_image = "127.0.0.1:1/testbed/pause:unreachable";
   // TOML appended verbatim to the generated config (tables only).
   std::string extra_config;
   // How long Start() waits for the socket and the CRI plugin.

@@ -16,7 +16,7 @@ std::vector<std::string> DefaultPrograms() {
 std::optional<std::string> MissingPrerequisites(
     const std::vector<std::string>& programs) {
   if (geteuid() != 0) {
-    return "integration tests need root (containerd); run them with sudo";
+    return "integration tests need root (containerd); run them as root (or through sudo)";
   }
   std::vector<std::string> missing;
   for (const auto& program : programs) {

@@ -1,5 +1,9 @@
 #include "relay/curl_transfer.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "auth/token.h"
+#include "relay/address_policy.h"
 #include "relay/curl_shared.h"
 #include "relay/curl_status.h"
 
@@ -65,13 +70,13 @@ TransferSpec BaseSpec(const HostContext& ctx, const Target& target, std::string 
   spec.method = std::move(method);
   spec.target = target;
   spec.cancel = ctx.cancel;
-  if (target.endpoint_host || target.same_hostname) spec.tls = ctx.tls;
-  spec.client_identity = target.endpoint_host;
-  if (target.endpoint_host || target.same_hostname) {
-    spec.connect_timeout = ctx.connect_timeout;
-    spec.response_timeout = ctx.response_timeout;
-    spec.timeout_hint = absl::StrCat(" of [host.\"", ctx.authority, "\"]");
+  spec.tls = target.settings.tls;
+  spec.connect_timeout = target.settings.connect_timeout;
+  spec.response_timeout = target.settings.response_timeout;
+  if (!target.settings.authority.empty()) {
+    spec.timeout_hint = absl::StrCat(" of [host.\"", target.settings.authority, "\"]");
   }
+  spec.check_address = !target.endpoint_origin;
   return spec;
 }
 
@@ -202,7 +207,45 @@ absl::Status CurlTransfer::CancelledStatus() const {
 }
 
 absl::Status CurlTransfer::Failure() const {
+  if (!refused_.empty()) return absl::PermissionDeniedError(refused_);
   return StatusFromCurl(result_, what_, errbuf_.data());
+}
+
+std::string CurlTransfer::primary_ip() const {
+  char* ip = nullptr;
+  if (curl_easy_getinfo(easy_.get(), CURLINFO_PRIMARY_IP, &ip) != CURLE_OK || ip == nullptr) {
+    return "";
+  }
+  return ip;
+}
+
+bool CurlTransfer::RefusedAddress(const char* ip) {
+  std::string why = RefuseAddress(ip == nullptr ? "" : ip, spec_.allow_loopback);
+  if (why.empty()) return false;
+  refused_ = absl::StrCat(spec_.address_context, " refused: it connects to ", why,
+                          "; a registry may not send the relay to link-local or unspecified "
+                          "addresses, nor to loopback unless the endpoint is loopback itself");
+  return true;
+}
+
+// Checked before a new connection is made (so nothing is dialled)...
+curl_socket_t CurlTransfer::OnOpenSocket(void* self, curlsocktype, curl_sockaddr* address) {
+  char ip[INET6_ADDRSTRLEN] = "";
+  if (address->family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&address->addr)->sin_addr, ip, sizeof(ip));
+  } else if (address->family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&address->addr)->sin6_addr, ip,
+              sizeof(ip));
+  }
+  if (static_cast<CurlTransfer*>(self)->RefusedAddress(ip)) return CURL_SOCKET_BAD;
+  return ::socket(address->family, address->socktype, address->protocol);
+}
+
+// ...and again before the request goes out, which also covers a reused
+// connection opened earlier for a request that was allowed to use it.
+int CurlTransfer::OnPrereq(void* self, char* primary_ip, char*, int, int) {
+  if (static_cast<CurlTransfer*>(self)->RefusedAddress(primary_ip)) return CURL_PREREQFUNC_ABORT;
+  return CURL_PREREQFUNC_OK;
 }
 
 absl::Status CurlTransfer::Configure() {
@@ -226,6 +269,15 @@ absl::Status CurlTransfer::Configure() {
       SetPointerOpt(e, CURLOPT_WRITEDATA, this),
   });
   if (!s.ok()) return s;
+  if (spec_.check_address) {
+    s = FirstError({
+        SetCallbackOpt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlTransfer::OnOpenSocket),
+        SetPointerOpt(e, CURLOPT_OPENSOCKETDATA, this),
+        SetCallbackOpt(e, CURLOPT_PREREQFUNCTION, &CurlTransfer::OnPrereq),
+        SetPointerOpt(e, CURLOPT_PREREQDATA, this),
+    });
+    if (!s.ok()) return s;
+  }
   if (!spec_.target.connect_to.empty()) {
     if (s = AppendSlist(connect_to_, spec_.target.connect_to); !s.ok()) return s;
     if (s = SetSlistOpt(e, CURLOPT_CONNECT_TO, connect_to_.get()); !s.ok()) return s;
@@ -264,7 +316,7 @@ absl::Status CurlTransfer::ConfigureTls() {
       return s;
     }
   }
-  if (spec_.client_identity && !m.client_cert.empty()) {
+  if (!m.client_cert.empty()) {
     return FirstError({SetStringOpt(e, CURLOPT_SSLCERT, m.client_cert),
                        SetStringOpt(e, CURLOPT_SSLCERTTYPE, "PEM"),
                        SetStringOpt(e, CURLOPT_SSLKEY, m.client_key),

@@ -4,6 +4,7 @@
 crimirror_library(NAME relay_upstream
   SOURCES
     upstream.cc
+    address_policy.cc
     curl_upstream.cc
     curl_handles.cc
     curl_opener.cc
@@ -34,6 +35,7 @@ crimirror_test(NAME relay_upstream_test
     crimirror::relay_upstream
     crimirror::test_support
     CURL::libcurl
+    OpenSSL::SSL
     OpenSSL::Crypto
     absl::strings
     absl::synchronization)

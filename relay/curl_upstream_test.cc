@@ -274,6 +274,13 @@ std::string HttpResponse(int status, const std::vector<std::string>& headers,
   return absl::StrCat(r, "\r\n", body);
 }
 
+// A 401 sending clients to the plain-http realm on 127.0.0.1:`realm_port`.
+std::string BearerChallenge(int realm_port) {
+  return HttpResponse(401, {absl::StrCat(R"(WWW-Authenticate: Bearer realm="http://127.0.0.1:)",
+                                         realm_port, R"(/token",service="s")")},
+                      "");
+}
+
 // With a certificate and key it speaks TLS (one handshake per connection).
 struct FakeTls {
   std::string cert, key;
@@ -938,9 +945,7 @@ TEST_F(CurlUpstreamTest, RealmTokenWithControlBytesIsRefused) {
   });
   FakeServer registry([&realm](const FakeRequest& req) -> std::optional<std::string> {
     if (req.Header("Authorization").empty()) {
-      return HttpResponse(401, {absl::StrCat(R"(WWW-Authenticate: Bearer realm="http://127.0.0.1:)",
-                                             realm.port(), R"(/token",service="s")")},
-                          "");
+      return BearerChallenge(realm.port());
     }
     return HttpResponse(200, {}, "{}");
   });
@@ -1192,9 +1197,7 @@ TEST_F(CurlUpstreamTest, PlainHttpRealmOfHttpsRegistryIsRefused) {
     return HttpResponse(200, {}, R"({"token":"t"})");
   });
   FakeServer registry([&realm](const FakeRequest&) -> std::optional<std::string> {
-    return HttpResponse(401, {absl::StrCat(R"(WWW-Authenticate: Bearer realm="http://127.0.0.1:)",
-                                           realm.port(), R"(/token",service="s")")},
-                        "");
+    return BearerChallenge(realm.port());
   }, TestCert());
   UpstreamRequest request =
       Request(absl::StrCat("https://127.0.0.1:", registry.port(), "/v2/x/manifests/v1"));
@@ -1219,9 +1222,7 @@ TEST_F(CurlUpstreamTest, BasicCredentialsNeverGoToPlainHttpRealm) {
     return HttpResponse(200, {}, R"({"token":"t"})");
   });
   FakeServer registry([&realm](const FakeRequest&) -> std::optional<std::string> {
-    return HttpResponse(401, {absl::StrCat(R"(WWW-Authenticate: Bearer realm="http://127.0.0.1:)",
-                                           realm.port(), R"(/token",service="s")")},
-                        "");
+    return BearerChallenge(realm.port());
   });
   UpstreamRequest request =
       Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/manifests/v1"));

@@ -2,7 +2,8 @@
 // in its own multi handle), driven by the calling thread only, and the
 // UpstreamResponse callers read bodies from. Internal to
 // crimirror_relay_upstream; the streaming design is described in
-// curl_transfer.cc.
+// curl_transfer.cc (the drive loop) and curl_transfer_options.cc (easy-handle
+// options, address checks).
 #pragma once
 
 #include <curl/curl.h>

@@ -13,6 +13,7 @@ crimirror_library(NAME relay_upstream
     curl_target.cc
     curl_token_fetcher.cc
     curl_transfer.cc
+    curl_transfer_options.cc
     tls_cache.cc
   PUBLIC_DEPS
     crimirror::auth

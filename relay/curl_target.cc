@@ -62,7 +62,13 @@ absl::StatusOr<std::string> RewriteUrl(const std::string& url, CURLUPart part,
   return result;
 }
 
-std::string Display(const std::string& url) { return url.substr(0, url.find_first_of("?#")); }
+std::string Display(const std::string& url) {
+  // A registry chooses redirect and realm URLs: echo a bounded part only.
+  constexpr std::size_t kMaxShown = 256;
+  std::string shown = url.substr(0, url.find_first_of("?#"));
+  if (shown.size() > kMaxShown) shown = absl::StrCat(shown.substr(0, kMaxShown), "...");
+  return shown;
+}
 
 namespace {
 

@@ -48,7 +48,7 @@ absl::StatusOr<std::string> RewriteUrl(const std::string& url, CURLUPart part,
                                        const std::string& value);
 
 // For messages: a URL without query or fragment (presigned redirect URLs
-// carry signatures there).
+// carry signatures there), cut to 256 bytes plus "...".
 std::string Display(const std::string& url);
 
 // The `[host]` settings that apply to one origin (scheme://host:port),

@@ -4,12 +4,11 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/integration/testbed/temp_dir.h"
 #include "tests/support/registry_token.h"
 
 namespace crimirror::testbed {
@@ -58,11 +57,11 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(const TokenSigne
   if (tls != nullptr) {
     for (auto [path, out] : {std::pair{&tls->server_cert_path(), &server->tls_cert_},
                              std::pair{&tls->server_key_path(), &server->tls_key_}}) {
-      std::ifstream in(*path);
-      std::stringstream text;
-      text << in.rdbuf();
-      *out = text.str();
-      if (out->empty()) return absl::InternalError("token server: cannot read " + *path);
+      absl::StatusOr<std::string> text = ReadFile(*path);
+      if (!text.ok() || text->empty()) {
+        return absl::InternalError("token server: cannot read " + *path);
+      }
+      *out = *std::move(text);
     }
     server->daemon_ = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS, 0, nullptr, nullptr, &Access, server.get(),

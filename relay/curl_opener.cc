@@ -11,6 +11,7 @@
 #include "auth/challenge.h"
 #include "auth/credentials.h"
 #include "auth/token.h"
+#include "relay/address_policy.h"
 #include "relay/curl_shared.h"
 #include "relay/curl_token_fetcher.h"
 #include "relay/curl_transfer.h"
@@ -33,28 +34,34 @@ class Opener {
 
   absl::StatusOr<UpstreamResponsePtr> Run() {
     std::string url = request_.url;
+    std::string referrer;  // "GET <previous URL>" once redirected
     std::optional<config::Secret> authorization = InitialAuthorization();
     bool proactive = authorization.has_value();
     bool answered = false;
     int redirects = 0;
     while (true) {
-      absl::StatusOr<Target> target = MakeTarget(url, ctx_);
+      absl::StatusOr<Target> target = MakeTarget(*shared_, url, ctx_);
       if (!target.ok()) return target.status();
       TransferSpec spec = BaseSpec(ctx_, *target, request_.method);
       spec.forwarded = request_.headers;
       spec.stall_timeout = request_.stall_timeout;
-      if (target->endpoint_host) spec.authorization = authorization;
+      spec.allow_loopback = endpoint_loopback_;
+      spec.address_context = absl::StrCat("redirect from ", referrer, " to ", Display(url));
+      if (target->endpoint_origin) spec.authorization = authorization;
       absl::StatusOr<std::unique_ptr<CurlTransfer>> transfer =
           CurlTransfer::Start(shared_, std::move(spec));
       if (!transfer.ok()) return transfer.status();
+      if (referrer.empty()) {
+        endpoint_loopback_ = ClassifyAddress((*transfer)->primary_ip()) == AddressClass::kLoopback;
+      }
       int status = (*transfer)->status();
-      if (status == 401 && target->endpoint_host && !ctx_.credentials.registry_token.empty()) {
+      if (status == 401 && target->endpoint_origin && !ctx_.credentials.registry_token.empty()) {
         // A registry token is final: there is nothing to fetch or retry.
         (*transfer)->AddHeader(std::string(kAuthErrorHeader),
                                "the registry refused the kubelet's registry_token");
         return UpstreamResponsePtr(*std::move(transfer));
       }
-      if (status == 401 && target->endpoint_host && !answered) {
+      if (status == 401 && target->endpoint_origin && !answered) {
         answered = true;
         if (proactive) Forget();
         authorization = Answer(**transfer);
@@ -63,18 +70,38 @@ class Opener {
       }
       std::vector<std::string> location = (*transfer)->HeaderValues("location");
       if (!IsRedirect(status) || location.empty()) return UpstreamResponsePtr(*std::move(transfer));
-      if (++redirects > shared_->options.max_redirects) {
-        return absl::UnavailableError(absl::StrCat(
-            (*transfer)->what(), ": more than ", shared_->options.max_redirects,
-            " redirects; the registry or its storage redirects in a loop"));
+      if (absl::Status s = NextUrl(**transfer, *target, location[0], ++redirects, url); !s.ok()) {
+        return s;
       }
-      absl::StatusOr<std::string> next = RewriteUrl(target->url, CURLUPART_URL, location[0]);
-      if (!next.ok()) return next.status();
-      url = *std::move(next);
+      referrer = (*transfer)->what();
     }
   }
 
  private:
+  // Resolves redirect `location` against `target` into `url`. Unavailable
+  // past max_redirects; PermissionDenied for an https -> http downgrade
+  // (issue 10 defect 4). Addresses are checked by the transfer.
+  absl::Status NextUrl(const CurlTransfer& transfer, const Target& target,
+                       const std::string& location, int redirects, std::string& url) const {
+    if (redirects > shared_->options.max_redirects) {
+      return absl::UnavailableError(absl::StrCat(
+          transfer.what(), ": more than ", shared_->options.max_redirects,
+          " redirects; the registry or its storage redirects in a loop"));
+    }
+    absl::StatusOr<std::string> next = RewriteUrl(target.url, CURLUPART_URL, location);
+    if (!next.ok()) return next.status();
+    absl::StatusOr<UrlParts> parts = ParseUrl(*next);
+    if (!parts.ok()) return parts.status();
+    if (target.parts.scheme == "https" && parts->scheme == "http") {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "redirect from ", transfer.what(), " to ", Display(*next),
+          " refused: an https -> http downgrade; the registry (or its storage) must redirect "
+          "to https"));
+    }
+    url = *std::move(next);
+    return absl::OkStatus();
+  }
+
   static bool IsRedirect(int status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
   }
@@ -109,7 +136,7 @@ class Opener {
         auth::ParseWwwAuthenticateValues(response.HeaderValues("www-authenticate"));
     for (const auth::Challenge& challenge : challenges) {
       if (challenge.scheme != auth::AuthScheme::kBearer) continue;
-      CurlTokenFetcher fetcher(shared_, ctx_);
+      CurlTokenFetcher fetcher(shared_, ctx_, endpoint_loopback_);
       absl::StatusOr<config::Secret> token = shared_->authorizer->Authorize(
           ctx_.authority, scope_, challenge, ctx_.credentials, fetcher);
       if (token.ok()) return auth::BearerAuthorization(*token);
@@ -134,6 +161,9 @@ class Opener {
   const HostContext ctx_;
   const std::string scope_;
   const std::string basic_key_;
+  // The endpoint's own address is loopback: redirect targets and realms may
+  // be loopback too (set from the first transfer).
+  bool endpoint_loopback_ = false;
 };
 
 }  // namespace

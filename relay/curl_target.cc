@@ -62,7 +62,48 @@ absl::StatusOr<std::string> RewriteUrl(const std::string& url, CURLUPart part,
   return result;
 }
 
-std::string Display(const std::string& url) { return url.substr(0, url.find_first_of("?#")); }
+std::string Display(const std::string& url) {
+  // A registry chooses redirect and realm URLs: echo a bounded part only.
+  constexpr std::size_t kMaxShown = 256;
+  std::string shown = url.substr(0, url.find_first_of("?#"));
+  if (shown.size() > kMaxShown) shown = absl::StrCat(shown.substr(0, kMaxShown), "...");
+  return shown;
+}
+
+namespace {
+
+absl::StatusOr<OriginSettings> LoadOriginSettings(CurlUpstream::Shared& shared,
+                                                  const config::HostSettings& host) {
+  OriginSettings settings;
+  settings.authority = host.host;
+  settings.server_name = absl::AsciiStrToLower(host.tls_server_name);
+  settings.connect_timeout = host.connect_timeout;
+  settings.response_timeout = host.response_timeout;
+  if (!host.ca_file.empty() || !host.client_cert.empty() || !host.client_key.empty() ||
+      host.insecure_skip_verify) {
+    absl::StatusOr<std::shared_ptr<const HostTls>> tls = shared.tls.Get(host, shared.system_ca_file);
+    if (!tls.ok()) return tls.status();
+    settings.tls = *std::move(tls);
+  }
+  return settings;
+}
+
+// Applies `settings.server_name` to a target dialled at `parts` (https
+// only): the URL names the server, CONNECT_TO dials the configured address.
+absl::Status ApplyServerName(const UrlParts& dialled, Target& target) {
+  const std::string& name = target.settings.server_name;
+  if (name.empty() || target.parts.scheme != "https") return absl::OkStatus();
+  if (target.parts.host != name) {
+    absl::StatusOr<std::string> renamed = RewriteUrl(target.url, CURLUPART_HOST, name);
+    if (!renamed.ok()) return renamed.status();
+    target.url = *std::move(renamed);
+  }
+  target.connect_to =
+      absl::StrCat(name, ":", dialled.port, ":", dialled.host, ":", dialled.port);
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<HostContext> MakeHostContext(CurlUpstream::Shared& shared,
                                             const UpstreamRequest& request) {
@@ -72,21 +113,16 @@ absl::StatusOr<HostContext> MakeHostContext(CurlUpstream::Shared& shared,
   ctx.endpoint = *parts;
   ctx.authority = absl::StrCat(parts->host, ":", parts->port);
   ctx.cancel = request.cancel;
+  ctx.host_lookup = request.host_lookup;
   if (request.host_settings) {
     const config::HostSettings& host = *request.host_settings;
-    ctx.server_name = absl::AsciiStrToLower(host.tls_server_name);
-    ctx.connect_timeout = host.connect_timeout;
-    ctx.response_timeout = host.response_timeout;
     absl::StatusOr<auth::Credentials> credentials = auth::CredentialsFromHost(host);
     if (!credentials.ok()) return absl::FailedPreconditionError(credentials.status().message());
     ctx.credentials = *std::move(credentials);
-    if (!host.ca_file.empty() || !host.client_cert.empty() || !host.client_key.empty() ||
-        host.insecure_skip_verify) {
-      absl::StatusOr<std::shared_ptr<const HostTls>> tls =
-          shared.tls.Get(host, shared.system_ca_file);
-      if (!tls.ok()) return tls.status();
-      ctx.tls = *std::move(tls);
-    }
+    absl::StatusOr<OriginSettings> settings = LoadOriginSettings(shared, host);
+    if (!settings.ok()) return settings.status();
+    ctx.settings = *std::move(settings);
+    if (ctx.settings.authority.empty()) ctx.settings.authority = ctx.authority;
   }
   if (ctx.credentials.empty() && request.fallback_credentials) {
     ctx.credentials = *request.fallback_credentials;
@@ -101,26 +137,33 @@ absl::StatusOr<HostContext> MakeHostContext(CurlUpstream::Shared& shared,
   return ctx;
 }
 
-absl::StatusOr<Target> MakeTarget(const std::string& url, const HostContext& ctx) {
+absl::StatusOr<Target> MakeTarget(CurlUpstream::Shared& shared, const std::string& url,
+                                  const HostContext& ctx) {
   absl::StatusOr<UrlParts> parts = ParseUrl(url);
   if (!parts.ok()) return parts.status();
   const UrlParts& e = ctx.endpoint;
   Target target;
   target.url = url;
-  bool named = !ctx.server_name.empty() && e.scheme == "https";
-  bool is_endpoint = parts->scheme == e.scheme && parts->port == e.port &&
-                     (parts->host == e.host || (named && parts->host == ctx.server_name));
-  target.same_hostname = parts->host == e.host || (named && parts->host == ctx.server_name);
-  if (!is_endpoint) return target;
-  target.endpoint_host = true;
-  if (named) {
-    if (parts->host != ctx.server_name) {
-      absl::StatusOr<std::string> renamed = RewriteUrl(url, CURLUPART_HOST, ctx.server_name);
-      if (!renamed.ok()) return renamed.status();
-      target.url = *std::move(renamed);
-    }
-    target.connect_to = absl::StrCat(ctx.server_name, ":", e.port, ":", e.host, ":", e.port);
+  target.parts = *parts;
+  const std::string& name = ctx.settings.server_name;
+  const bool named = !name.empty() && e.scheme == "https";
+  target.endpoint_origin = parts->scheme == e.scheme && parts->port == e.port &&
+                           (parts->host == e.host || (named && parts->host == name));
+  if (target.endpoint_origin) {
+    target.settings = ctx.settings;
+    if (absl::Status s = ApplyServerName(e, target); !s.ok()) return s;
+    return target;
   }
+  // Another origin: its own [host] table or defaults, never the endpoint's
+  // (issue 10 defect 2: a realm or storage host on the endpoint's host name
+  // but another port or scheme used to get the endpoint's trust).
+  std::optional<config::HostSettings> own;
+  if (ctx.host_lookup) own = ctx.host_lookup(absl::StrCat(parts->host, ":", parts->port));
+  if (!own) return target;
+  absl::StatusOr<OriginSettings> settings = LoadOriginSettings(shared, *own);
+  if (!settings.ok()) return settings.status();
+  target.settings = *std::move(settings);
+  if (absl::Status s = ApplyServerName(*parts, target); !s.ok()) return s;
   return target;
 }
 

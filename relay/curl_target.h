@@ -15,12 +15,16 @@
 #include <curl/curl.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "auth/credentials.h"
+#include "config/config.h"
 #include "relay/curl_upstream.h"
 #include "relay/tls_cache.h"
 #include "relay/upstream.h"
@@ -44,24 +48,35 @@ absl::StatusOr<std::string> RewriteUrl(const std::string& url, CURLUPart part,
                                        const std::string& value);
 
 // For messages: a URL without query or fragment (presigned redirect URLs
-// carry signatures there).
+// carry signatures there), cut to 256 bytes plus "...".
 std::string Display(const std::string& url);
+
+// The `[host]` settings that apply to one origin (scheme://host:port),
+// loaded once per Open(). Defaults (no table): system CAs, verification on,
+// no client certificate, the default timeouts.
+struct OriginSettings {
+  std::string authority;    // "host:port" of the table ("" for defaults), for messages
+  std::string server_name;  // tls_server_name, lower-cased ("" = none)
+  std::shared_ptr<const HostTls> tls;  // null: no TLS settings
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration response_timeout = absl::Seconds(15);
+};
 
 // The endpoint of one Open() and its `[host]` settings, resolved once.
 struct HostContext {
   UrlParts endpoint;      // the configured endpoint origin
   std::string authority;  // "host:port" key for token and Basic caches
-  std::string server_name;
   auth::Credentials credentials;
-  std::shared_ptr<const HostTls> tls;  // null when the host has no TLS settings
-  absl::Duration connect_timeout = absl::Seconds(5);
-  absl::Duration response_timeout = absl::Seconds(15);
+  OriginSettings settings;  // the endpoint's own [host] table (or defaults)
+  // Other origins' [host] tables (UpstreamRequest::host_lookup); may be empty.
+  std::function<std::optional<config::HostSettings>(std::string_view)> host_lookup;
   std::shared_ptr<std::atomic<bool>> cancel;  // UpstreamRequest::cancel
 };
 
 // The endpoint and settings of `request`. FailedPrecondition when its TLS
 // files cannot be used or its `auth` is not base64 user:pass;
-// InvalidArgument for a bad URL.
+// InvalidArgument for a bad URL or a kubelet registry_token with control
+// bytes.
 absl::StatusOr<HostContext> MakeHostContext(CurlUpstream::Shared& shared,
                                             const UpstreamRequest& request);
 
@@ -69,12 +84,19 @@ absl::StatusOr<HostContext> MakeHostContext(CurlUpstream::Shared& shared,
 struct Target {
   std::string url;         // what curl requests (host may be tls_server_name)
   std::string connect_to;  // CURLOPT_CONNECT_TO entry, "" for none
-  bool endpoint_host = false;  // the endpoint's own host: credentials + TLS apply
-  bool same_hostname = false;  // same host name, other port: CA trust applies
+  UrlParts parts;          // of the URL as given (before a tls_server_name rewrite)
+  // Same scheme, host and port as the endpoint (or its tls_server_name):
+  // the endpoint's credentials and settings apply.
+  bool endpoint_origin = false;
+  OriginSettings settings;  // the origin's own [host] table, or defaults
 };
 
 // The target for `url` (the endpoint URL, a redirect Location or a token
-// realm) reached during a request to `ctx`'s endpoint.
-absl::StatusOr<Target> MakeTarget(const std::string& url, const HostContext& ctx);
+// realm) reached during a request to `ctx`'s endpoint. Matching is on
+// scheme, host AND port (issue 10 defect 2): another origin gets its own
+// [host] table through ctx.host_lookup, else defaults; never the
+// endpoint's. FailedPrecondition when that table's TLS files are unusable.
+absl::StatusOr<Target> MakeTarget(CurlUpstream::Shared& shared, const std::string& url,
+                                  const HostContext& ctx);
 
 }  // namespace crimirror::relay::upstream_internal

@@ -15,13 +15,24 @@ constexpr std::size_t kMaxTokenBody = 1 << 20;
 }  // namespace
 
 CurlTokenFetcher::CurlTokenFetcher(std::shared_ptr<CurlUpstream::Shared> shared,
-                                   const HostContext& ctx)
-    : shared_(std::move(shared)), ctx_(ctx) {}
+                                   const HostContext& ctx, bool endpoint_loopback)
+    : shared_(std::move(shared)), ctx_(ctx), endpoint_loopback_(endpoint_loopback) {}
 
 absl::StatusOr<auth::Token> CurlTokenFetcher::FetchToken(std::string_view realm,
                                                        std::string_view service,
                                                        const std::vector<std::string>& scopes,
                                                        const auth::Credentials& credentials) {
+  absl::StatusOr<UrlParts> parts = ParseUrl(std::string(realm));
+  if (!parts.ok()) return parts.status();
+  const bool plain = parts->scheme == "http";
+  if (plain && ctx_.endpoint.scheme == "https") {
+    // Issue 10 defect 3: the token (and any credentials) would cross the
+    // network in clear text although the registry itself is https.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "token realm ", Display(std::string(realm)), " of https registry ", ctx_.authority,
+        " is plain http: refused, its tokens and the credentials sent to it would travel in "
+        "clear text; configure the registry's token service on an https:// realm"));
+  }
   if (!credentials.identity_token.empty()) {
     config::Secret form = auth::TokenPostForm(service, scopes, credentials.identity_token,
                                               "cri-mirror");
@@ -34,7 +45,10 @@ absl::StatusOr<auth::Token> CurlTokenFetcher::FetchToken(std::string_view realm,
     // Realms without the OAuth2 endpoint answer 404/405: fall back to GET.
   }
   std::optional<config::Secret> authorization;
-  if (credentials.has_basic()) authorization = auth::BasicAuthorization(credentials);
+  // Basic credentials never go to a realm over plain http (the GET is then
+  // anonymous; a realm that insists answers 401, explained in RealmError).
+  basic_withheld_ = plain && credentials.has_basic();
+  if (credentials.has_basic() && !plain) authorization = auth::BasicAuthorization(credentials);
   return Exchange(auth::TokenGetUrl(realm, service, scopes), "GET", std::move(authorization),
                   std::nullopt, realm);
 }
@@ -42,12 +56,14 @@ absl::StatusOr<auth::Token> CurlTokenFetcher::FetchToken(std::string_view realm,
 absl::StatusOr<auth::Token> CurlTokenFetcher::Exchange(
     const std::string& url, std::string method, std::optional<config::Secret> authorization,
     std::optional<config::Secret> form, std::string_view realm) {
-  absl::StatusOr<Target> target = MakeTarget(url, ctx_);
+  absl::StatusOr<Target> target = MakeTarget(*shared_, url, ctx_);
   if (!target.ok()) return target.status();
   TransferSpec spec = BaseSpec(ctx_, *target, std::move(method));
+  spec.allow_loopback = endpoint_loopback_;
+  spec.address_context = absl::StrCat("token realm ", Display(std::string(realm)));
   spec.authorization = std::move(authorization);
   spec.post_form = std::move(form);
-  spec.stall_timeout = ctx_.response_timeout;
+  spec.stall_timeout = target->settings.response_timeout;
   absl::StatusOr<std::unique_ptr<CurlTransfer>> transfer =
       CurlTransfer::Start(shared_, std::move(spec));
   if (!transfer.ok()) return transfer.status();
@@ -64,6 +80,12 @@ absl::Status CurlTokenFetcher::RealmError(int status, const std::string& realm) 
                                     ") answered HTTP ", status);
   switch (status) {
     case 401:
+      if (basic_withheld_) {
+        return absl::UnauthenticatedError(absl::StrCat(
+            prefix, "; the credentials of [host.\"", ctx_.authority,
+            "\"] were not sent because Basic credentials never go to a plain-http realm; "
+            "serve the token realm over https"));
+      }
       return absl::UnauthenticatedError(absl::StrCat(
           prefix, "; the credentials of [host.\"", ctx_.authority, "\"]",
           ctx_.credentials.username.empty() ? "" : " (user ",

@@ -20,13 +20,17 @@
 
 namespace crimirror::relay::upstream_internal {
 
-// One per challenge answer; borrows `ctx`, which must outlive it. The
-// endpoint's TLS trust applies to a realm on the same host name (another
-// port is common for loopback setups); its client identity and
-// tls_server_name mapping only to the endpoint's own host:port.
+// One per challenge answer; borrows `ctx`, which must outlive it. A realm
+// on the endpoint's own origin (scheme, host, port) gets the endpoint's
+// [host] settings; a realm elsewhere gets its own [host] table
+// (ctx.host_lookup) or defaults, and its address is checked like a
+// redirect's (loopback only when `endpoint_loopback`). Refused outright
+// (FailedPrecondition): a plain-http realm for an https registry. Basic
+// credentials never go to a plain-http realm (the GET is then anonymous).
 class CurlTokenFetcher final : public auth::TokenFetcher {
  public:
-  CurlTokenFetcher(std::shared_ptr<CurlUpstream::Shared> shared, const HostContext& ctx);
+  CurlTokenFetcher(std::shared_ptr<CurlUpstream::Shared> shared, const HostContext& ctx,
+                   bool endpoint_loopback);
 
   // See auth::TokenFetcher. Realm answers map to Unauthenticated (401),
   // PermissionDenied (403), NotFound (404/405, no token endpoint) and
@@ -45,6 +49,8 @@ class CurlTokenFetcher final : public auth::TokenFetcher {
 
   std::shared_ptr<CurlUpstream::Shared> shared_;
   const HostContext& ctx_;
+  const bool endpoint_loopback_;
+  bool basic_withheld_ = false;  // the last GET went without the Basic credentials
 };
 
 }  // namespace crimirror::relay::upstream_internal

@@ -2,7 +2,8 @@
 // in its own multi handle), driven by the calling thread only, and the
 // UpstreamResponse callers read bodies from. Internal to
 // crimirror_relay_upstream; the streaming design is described in
-// curl_transfer.cc.
+// curl_transfer.cc (the drive loop) and curl_transfer_options.cc (easy-handle
+// options, address checks).
 #pragma once
 
 #include <curl/curl.h>
@@ -34,7 +35,6 @@ struct TransferSpec {
   std::string method;  // GET, HEAD or POST
   Target target;
   std::shared_ptr<const HostTls> tls;  // CA trust etc., null for defaults
-  bool client_identity = false;        // present the host's client cert
   Headers forwarded;
   std::optional<config::Secret> authorization;
   std::optional<config::Secret> post_form;
@@ -45,10 +45,19 @@ struct TransferSpec {
   // UpstreamRequest::cancel: while set, the drive loop polls at most
   // 25 ms at a time and a true flag ends it with Cancelled.
   std::shared_ptr<std::atomic<bool>> cancel;
+  // Set for targets outside the endpoint's origin (redirects, token
+  // realms): the address curl connects to, new or reused connection, must
+  // pass RefuseAddress(ip, allow_loopback), else the request is not sent
+  // and Start() returns PermissionDenied "<address_context> refused: ...".
+  bool check_address = false;
+  bool allow_loopback = false;
+  std::string address_context;
 };
 
 // The spec for a `method` request to `target` during a request to `ctx`'s
-// endpoint: which of the endpoint's TLS settings and timeouts apply.
+// endpoint: the target origin's TLS settings (CA trust, verification,
+// client identity) and timeouts, its cancel flag, and the address check for
+// targets outside the endpoint's origin (allow_loopback left false).
 TransferSpec BaseSpec(const HostContext& ctx, const Target& target, std::string method);
 
 // Not thread-safe: one thread drives it at a time. May outlive the
@@ -81,6 +90,9 @@ class CurlTransfer final : public UpstreamResponse {
   // "GET https://host:port/v2/..." (no query), for messages.
   const std::string& what() const { return what_; }
 
+  // The address of the connection used ("127.0.0.1"), "" when unknown.
+  std::string primary_ip() const;
+
  private:
   CurlTransfer(std::shared_ptr<CurlUpstream::Shared> shared, TransferSpec spec);
 
@@ -99,6 +111,11 @@ class CurlTransfer final : public UpstreamResponse {
   absl::Status Failure() const;
   static size_t OnHeader(char* data, size_t size, size_t count, void* self);
   static size_t OnBody(char* data, size_t size, size_t count, void* self);
+  static curl_socket_t OnOpenSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
+  static int OnPrereq(void* self, char* primary_ip, char* local_ip, int primary_port,
+                      int local_port);
+  // Records why the address check refused `ip`; true when it did.
+  bool RefusedAddress(const char* ip);
 
   std::shared_ptr<CurlUpstream::Shared> shared_;
   const TransferSpec spec_;
@@ -122,6 +139,7 @@ class CurlTransfer final : public UpstreamResponse {
   std::size_t reader_received_ = 0;
   bool done_ = false;
   CURLcode result_ = CURLE_OK;
+  std::string refused_;  // why the address check stopped the transfer
 };
 
 }  // namespace crimirror::relay::upstream_internal

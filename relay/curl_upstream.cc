@@ -17,8 +17,10 @@
 // The implementation is split by responsibility (issue 10): curl_status
 // (curl codes -> Status), curl_pool (share locks, multi-handle pool),
 // tls_cache (TLS material), curl_target (URL parts, per-origin settings),
-// curl_transfer (one HTTP exchange, the streaming primitive),
-// curl_token_fetcher (token realms) and curl_opener (auth and redirects).
+// address_policy (which addresses redirect targets may reach),
+// curl_transfer (one HTTP exchange, the streaming primitive) and
+// curl_transfer_options (its easy-handle options), curl_token_fetcher
+// (token realms) and curl_opener (auth and redirects).
 
 namespace crimirror::relay {
 

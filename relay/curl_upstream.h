@@ -12,9 +12,11 @@
 // anonymously (or with a cached token / known Basic credentials); answers a
 // 401 challenge once (Basic with the host's or the pull's credentials,
 // Bearer via a token fetched from the realm); follows up to
-// `max_redirects` redirects by hand, sending credentials and the host's TLS
-// client identity only to the endpoint's own host; and returns as soon as the
-// final response headers are in. The body is then streamed by the caller's
+// `max_redirects` redirects by hand, sending credentials only to the
+// endpoint's own origin (scheme, host and port), giving every other origin
+// its own `[host]` table (UpstreamRequest::host_lookup) or defaults, refusing
+// https -> http downgrades and link-local/unspecified targets; and returns as
+// soon as the final response headers are in. The body is then streamed by the caller's
 // Read() calls, one libcurl write chunk at a time (see the design comment in
 // curl_upstream.cc).
 #pragma once

@@ -4,12 +4,14 @@
 // where no real server can produce the case: the token realm (no real token
 // server is installed), a black hole, a cross-host redirect.
 #include "relay/curl_upstream.h"
+#include "relay/address_policy.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -272,9 +274,27 @@ std::string HttpResponse(int status, const std::vector<std::string>& headers,
   return absl::StrCat(r, "\r\n", body);
 }
 
+// A 401 sending clients to the plain-http realm on 127.0.0.1:`realm_port`.
+std::string BearerChallenge(int realm_port) {
+  return HttpResponse(401, {absl::StrCat(R"(WWW-Authenticate: Bearer realm="http://127.0.0.1:)",
+                                         realm_port, R"(/token",service="s")")},
+                      "");
+}
+
+// With a certificate and key it speaks TLS (one handshake per connection).
+struct FakeTls {
+  std::string cert, key;
+};
+
 class FakeServer {
  public:
-  explicit FakeServer(FakeHandler handler) : handler_(std::move(handler)) {
+  explicit FakeServer(FakeHandler handler, std::optional<FakeTls> tls = std::nullopt)
+      : handler_(std::move(handler)) {
+    if (tls) {
+      ssl_ctx_ = SSL_CTX_new(TLS_server_method());
+      SSL_CTX_use_certificate_chain_file(ssl_ctx_, tls->cert.c_str());
+      SSL_CTX_use_PrivateKey_file(ssl_ctx_, tls->key.c_str(), SSL_FILETYPE_PEM);
+    }
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -291,8 +311,12 @@ class FakeServer {
   ~FakeServer() {
     stop_ = true;
     thread_.join();
-    for (int fd : held_) ::close(fd);
+    for (auto [fd, ssl] : held_) {
+      SSL_free(ssl);
+      ::close(fd);
+    }
     ::close(listen_fd_);
+    SSL_CTX_free(ssl_ctx_);
   }
   int port() const { return port_; }
   int hits() const { return hits_; }
@@ -308,30 +332,56 @@ class FakeServer {
       if (::poll(&p, 1, 50) <= 0) continue;
       int fd = ::accept(listen_fd_, nullptr, nullptr);
       if (fd < 0) continue;
-      Serve(fd);
+      timeval limit{3, 0};  // a client that never handshakes cannot wedge the loop
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+      SSL* ssl = nullptr;
+      if (ssl_ctx_ != nullptr) {
+        ssl = SSL_new(ssl_ctx_);
+        SSL_set_fd(ssl, fd);
+        if (SSL_accept(ssl) <= 0) {
+          SSL_free(ssl);
+          ::close(fd);
+          continue;
+        }
+      }
+      Serve(fd, ssl);
     }
   }
   // The body after the headers already in `in`, up to Content-Length.
-  static void ReadBody(int fd, const std::string& in, FakeRequest* req) {
+  static ssize_t Recv(int fd, SSL* ssl, char* buf, std::size_t n) {
+    if (ssl == nullptr) return ::read(fd, buf, n);
+    return SSL_read(ssl, buf, static_cast<int>(n));
+  }
+  static bool Readable(int fd, SSL* ssl) {
+    if (ssl != nullptr && SSL_pending(ssl) > 0) return true;
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 2000) > 0;
+  }
+  static void Send(int fd, SSL* ssl, const std::string& bytes) {
+    if (ssl == nullptr) {
+      (void)::write(fd, bytes.data(), bytes.size());
+    } else {
+      (void)SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size()));
+    }
+  }
+  static void ReadBody(int fd, SSL* ssl, const std::string& in, FakeRequest* req) {
     std::size_t length = 0;
     if (!absl::SimpleAtoi(req->Header("Content-Length"), &length) || length > (1 << 20)) return;
     req->body = in.substr(std::min(in.size(), in.find("\r\n\r\n") + 4));
     char buf[4096];
     while (req->body.size() < length) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 2000) <= 0) break;
-      ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (!Readable(fd, ssl)) break;
+      ssize_t n = Recv(fd, ssl, buf, sizeof(buf));
       if (n <= 0) break;
       req->body.append(buf, static_cast<std::size_t>(n));
     }
   }
-  void Serve(int fd) {
+  void Serve(int fd, SSL* ssl) {
     std::string in;
     char buf[4096];
     while (in.find("\r\n\r\n") == std::string::npos) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 2000) <= 0) break;
-      ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (!Readable(fd, ssl)) break;
+      ssize_t n = Recv(fd, ssl, buf, sizeof(buf));
       if (n <= 0) break;
       in.append(buf, static_cast<std::size_t>(n));
     }
@@ -350,7 +400,7 @@ class FakeServer {
                                  std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1))));
       }
     }
-    ReadBody(fd, in, &req);
+    ReadBody(fd, ssl, in, &req);
     ++hits_;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -358,16 +408,19 @@ class FakeServer {
     }
     std::optional<std::string> out = handler_(req);
     if (!out) {
-      held_.push_back(fd);  // black hole: keep it open, never answer
+      held_.emplace_back(fd, ssl);  // black hole: keep it open, never answer
       return;
     }
     if (absl::StartsWith(*out, kHold)) {
-      std::string bytes = out->substr(std::strlen(kHold));
-      (void)::write(fd, bytes.data(), bytes.size());
-      held_.push_back(fd);
+      Send(fd, ssl, out->substr(std::strlen(kHold)));
+      held_.emplace_back(fd, ssl);
       return;
     }
-    (void)::write(fd, out->data(), out->size());
+    Send(fd, ssl, *out);
+    if (ssl != nullptr) {
+      SSL_shutdown(ssl);
+      SSL_free(ssl);
+    }
     ::shutdown(fd, SHUT_WR);
     ::close(fd);
   }
@@ -379,7 +432,8 @@ class FakeServer {
   std::atomic<int> hits_{0};
   std::mutex mu_;
   std::vector<FakeRequest> requests_;
-  std::vector<int> held_;
+  std::vector<std::pair<int, SSL*>> held_;
+  SSL_CTX* ssl_ctx_ = nullptr;
   std::thread thread_;
 };
 
@@ -418,7 +472,7 @@ class CurlUpstreamTest : public testing::Test {
           test_support::MintRegistryToken(token_key_, QueryValues(req.target, "scope"));
       return HttpResponse(200, {"Content-Type: application/json"},
                           absl::StrCat(R"({"token":")", token, R"(","expires_in":300})"));
-    });
+    }, TestCert());
     layer_ = RandomBytes(5 * 1024 * 1024 + 123, 7);
     plain_ = new Registry(*dir_ / "plain", {});
     RegistryOptions basic_options;
@@ -429,7 +483,9 @@ class CurlUpstreamTest : public testing::Test {
     tls_options.tls_key = P("server.key");
     tls_ = new Registry(*dir_ / "tls", tls_options);
     RegistryOptions token_options;
-    token_options.token_realm = absl::StrCat("http://127.0.0.1:", token_server_->port(), "/token");
+    // An https realm (Basic credentials never go to a plain-http one), on
+    // its own origin: its [host] table comes from RealmHosts().
+    token_options.token_realm = absl::StrCat("https://127.0.0.1:", token_server_->port(), "/token");
     token_options.token_root_cert = P("token.crt");
     token_ = new Registry(*dir_ / "token", token_options);
     std::string basic = BasicHeader(kUser, kPassword);
@@ -452,6 +508,8 @@ class CurlUpstreamTest : public testing::Test {
     delete dir_;
   }
   static std::string P(const std::string& name) { return (*dir_ / name).string(); }
+  // For TLS fakes on 127.0.0.1: the test CA's "docker-registry" certificate.
+  static FakeTls TestCert() { return FakeTls{P("server.crt"), P("server.key")}; }
   static void GenerateFiles() {
     const std::string d = dir_->string();
     const std::string cmds[] = {
@@ -496,6 +554,18 @@ class CurlUpstreamTest : public testing::Test {
     request.repository = "library/demo";
     request.headers = {{"Accept", "application/vnd.oci.image.manifest.v1+json"}};
     return request;
+  }
+  // host_lookup giving the token realm its own [host] table (the test CA,
+  // its certificate's name).
+  static std::function<std::optional<config::HostSettings>(std::string_view)> RealmHosts() {
+    return [](std::string_view host_port) -> std::optional<config::HostSettings> {
+      if (host_port != absl::StrCat("127.0.0.1:", token_server_->port())) return std::nullopt;
+      config::HostSettings realm;
+      realm.host = std::string(host_port);
+      realm.ca_file = P("ca.crt");
+      realm.tls_server_name = "docker-registry";
+      return realm;
+    };
   }
   static std::string ManifestUrl(const Registry& r) { return r.Base() + "/v2/library/demo/manifests/v1"; }
   static std::string BlobUrl(const Registry& r) {
@@ -798,6 +868,7 @@ TEST_F(CurlUpstreamTest, UnreadableCaFileIsFailedPreconditionNamingIt) {
 TEST_F(CurlUpstreamTest, BearerTokenFetchedCachedAndReused) {
   UpstreamRequest request = Request(ManifestUrl(*token_));
   request.host_settings = WithCredentials(Host(*token_));
+  request.host_lookup = RealmHosts();
   int hits_before = token_server_->hits();
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -874,9 +945,7 @@ TEST_F(CurlUpstreamTest, RealmTokenWithControlBytesIsRefused) {
   });
   FakeServer registry([&realm](const FakeRequest& req) -> std::optional<std::string> {
     if (req.Header("Authorization").empty()) {
-      return HttpResponse(401, {absl::StrCat(R"(WWW-Authenticate: Bearer realm="http://127.0.0.1:)",
-                                             realm.port(), R"(/token",service="s")")},
-                          "");
+      return BearerChallenge(realm.port());
     }
     return HttpResponse(200, {}, "{}");
   });
@@ -899,6 +968,7 @@ TEST_F(CurlUpstreamTest, KubeletIdentityTokenUsesTheRefreshTokenFlow) {
   auth::Credentials kubelet;
   kubelet.identity_token = config::Secret("kubelet-refresh-token");
   request.fallback_credentials = kubelet;
+  request.host_lookup = RealmHosts();
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ((*r)->status(), 200) << FindHeader((*r)->headers(), kAuthErrorHeader).value_or("");
@@ -913,6 +983,7 @@ TEST_F(CurlUpstreamTest, RealmRefusingCredentialsGives401WithReason) {
   request.host_settings = Host(*token_);
   request.host_settings->username = kUser;
   request.host_settings->password = config::Secret("not-the-password");
+  request.host_lookup = RealmHosts();
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)->status(), 401);
@@ -1079,6 +1150,151 @@ TEST_F(CurlUpstreamTest, RedirectToOtherHostDropsAuthorization) {
   EXPECT_EQ(storage.requests()[0].target, "/bucket/blob?X-Amz-Signature=s3cr3t");
 }
 
+// ---------------------------------------------------------------------------
+// Issue 10 defects 2-4: per-origin settings, plain-http realms, redirect
+// targets.
+
+std::string Redirect(const std::string& location) {
+  return HttpResponse(307, {"Location: " + location}, "");
+}
+
+TEST_F(CurlUpstreamTest, RedirectTargetOnSameHostOtherPortDoesNotInheritInsecureSkipVerify) {
+  FakeServer storage([](const FakeRequest&) -> std::optional<std::string> {
+    return HttpResponse(200, {}, "blob-bytes");
+  }, TestCert());
+  FakeServer registry([&storage](const FakeRequest&) -> std::optional<std::string> {
+    return Redirect(absl::StrCat("https://127.0.0.1:", storage.port(), "/blob"));
+  }, TestCert());
+  UpstreamRequest request =
+      Request(absl::StrCat("https://127.0.0.1:", registry.port(), "/v2/x/blobs/sha256:1"));
+  config::HostSettings host;
+  host.host = absl::StrCat("127.0.0.1:", registry.port());
+  host.insecure_skip_verify = true;
+  request.host_settings = host;
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_FALSE(r.ok()) << "the endpoint's insecure_skip_verify reached another origin";
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr(absl::StrCat("127.0.0.1:", storage.port())));
+  EXPECT_EQ(storage.hits(), 0);
+
+  // With its own [host] table (the CA and the certificate's name) it works.
+  request.host_lookup = [&storage](std::string_view host_port) -> std::optional<config::HostSettings> {
+    if (host_port != absl::StrCat("127.0.0.1:", storage.port())) return std::nullopt;
+    config::HostSettings own;
+    own.host = std::string(host_port);
+    own.ca_file = P("ca.crt");
+    own.tls_server_name = "docker-registry";
+    return own;
+  };
+  r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->status(), 200);
+  EXPECT_EQ(ReadBody(**r), "blob-bytes");
+}
+
+TEST_F(CurlUpstreamTest, PlainHttpRealmOfHttpsRegistryIsRefused) {
+  FakeServer realm([](const FakeRequest&) -> std::optional<std::string> {
+    return HttpResponse(200, {}, R"({"token":"t"})");
+  });
+  FakeServer registry([&realm](const FakeRequest&) -> std::optional<std::string> {
+    return BearerChallenge(realm.port());
+  }, TestCert());
+  UpstreamRequest request =
+      Request(absl::StrCat("https://127.0.0.1:", registry.port(), "/v2/x/manifests/v1"));
+  config::HostSettings host = WithCredentials(config::HostSettings{});
+  host.host = absl::StrCat("127.0.0.1:", registry.port());
+  host.ca_file = P("ca.crt");
+  host.tls_server_name = "docker-registry";
+  request.host_settings = host;
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->status(), 401);
+  std::string reason = FindHeader((*r)->headers(), kAuthErrorHeader).value_or("");
+  EXPECT_THAT(reason, HasSubstr(absl::StrCat("http://127.0.0.1:", realm.port(), "/token")));
+  EXPECT_THAT(reason, HasSubstr("plain http"));
+  EXPECT_THAT(reason, HasSubstr("https://"));  // the fix
+  EXPECT_EQ(realm.hits(), 0);
+}
+
+TEST_F(CurlUpstreamTest, BasicCredentialsNeverGoToPlainHttpRealm) {
+  FakeServer realm([](const FakeRequest& req) -> std::optional<std::string> {
+    if (req.Header("Authorization").empty()) return HttpResponse(401, {}, "{}");
+    return HttpResponse(200, {}, R"({"token":"t"})");
+  });
+  FakeServer registry([&realm](const FakeRequest&) -> std::optional<std::string> {
+    return BearerChallenge(realm.port());
+  });
+  UpstreamRequest request =
+      Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/manifests/v1"));
+  config::HostSettings host = WithCredentials(config::HostSettings{});
+  host.host = absl::StrCat("127.0.0.1:", registry.port());
+  request.host_settings = host;
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->status(), 401);
+  EXPECT_THAT(FindHeader((*r)->headers(), kAuthErrorHeader).value_or(""),
+              HasSubstr("never go to a plain-http realm"));
+  ASSERT_EQ(realm.requests().size(), 1u);
+  EXPECT_EQ(realm.requests()[0].Header("Authorization"), "");
+}
+
+TEST_F(CurlUpstreamTest, HttpsToHttpRedirectIsRefused) {
+  FakeServer storage([](const FakeRequest&) -> std::optional<std::string> {
+    return HttpResponse(200, {}, "blob-bytes");
+  });
+  FakeServer registry([&storage](const FakeRequest&) -> std::optional<std::string> {
+    return Redirect(absl::StrCat("http://127.0.0.1:", storage.port(), "/blob?sig=s3cr3t"));
+  }, TestCert());
+  UpstreamRequest request =
+      Request(absl::StrCat("https://127.0.0.1:", registry.port(), "/v2/x/blobs/sha256:1"));
+  config::HostSettings host;
+  host.host = absl::StrCat("127.0.0.1:", registry.port());
+  host.ca_file = P("ca.crt");
+  host.tls_server_name = "docker-registry";
+  request.host_settings = host;
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("downgrade"));
+  EXPECT_THAT(r.status().message(), HasSubstr(absl::StrCat("http://127.0.0.1:", storage.port())));
+  EXPECT_THAT(r.status().message(), Not(HasSubstr("s3cr3t")));
+  EXPECT_EQ(storage.hits(), 0);
+}
+
+TEST_F(CurlUpstreamTest, RedirectToLinkLocalOrUnspecifiedAddressIsRefusedBeforeDialling) {
+  for (const std::string target : {"http://169.254.169.254/latest/meta-data/", "http://0.0.0.0:1/x",
+                                   "http://[::]:1/x", "http://[fe80::1]:1/x",
+                                   "http://[::ffff:169.254.1.1]:1/x"}) {
+    FakeServer registry([&target](const FakeRequest&) -> std::optional<std::string> {
+      return Redirect(target);
+    });
+    UpstreamRequest request =
+        Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/blobs/sha256:1"));
+    absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+    ASSERT_FALSE(r.ok()) << target;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+    EXPECT_THAT(r.status().message(), HasSubstr("redirect from GET http://127.0.0.1:"));
+    EXPECT_THAT(r.status().message(), testing::AnyOf(HasSubstr("link-local"),
+                                                     HasSubstr("unspecified")))
+        << r.status();
+  }
+}
+
+TEST_F(CurlUpstreamTest, RedirectToLoopbackNameIsAllowedFromLoopbackEndpoint) {
+  // "localhost" is resolved: the check sees the address curl dials.
+  FakeServer storage([](const FakeRequest&) -> std::optional<std::string> {
+    return HttpResponse(200, {}, "blob-bytes");
+  });
+  FakeServer registry([&storage](const FakeRequest&) -> std::optional<std::string> {
+    return Redirect(absl::StrCat("http://localhost:", storage.port(), "/blob"));
+  });
+  UpstreamRequest request =
+      Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/blobs/sha256:1"));
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(ReadBody(**r), "blob-bytes");
+}
+
 TEST_F(CurlUpstreamTest, RedirectLoopStopsAfterMaxRedirects) {
   FakeServer loop([](const FakeRequest& req) -> std::optional<std::string> {
     return HttpResponse(302, {"Location: " + req.target + "x?sig=secret"}, "");
@@ -1157,6 +1373,43 @@ TEST(CurlUpstreamCreateTest, RejectsBadOptions) {
   redirects.max_redirects = -1;
   EXPECT_EQ(CurlUpstream::Create(redirects).status().code(), absl::StatusCode::kInvalidArgument);
 }
+
+struct AddressCase {
+  std::string ip;
+  bool allow_loopback;
+  std::string refusal;  // "" = allowed, else a substring of the reason
+};
+
+class AddressPolicyTest : public testing::TestWithParam<AddressCase> {};
+
+TEST_P(AddressPolicyTest, RefusesLinkLocalUnspecifiedAndForeignLoopback) {
+  std::string why = upstream_internal::RefuseAddress(GetParam().ip, GetParam().allow_loopback);
+  if (GetParam().refusal.empty()) {
+    EXPECT_EQ(why, "") << GetParam().ip;
+  } else {
+    EXPECT_THAT(why, HasSubstr(GetParam().refusal)) << GetParam().ip;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, AddressPolicyTest,
+    testing::Values(AddressCase{"93.184.216.34", false, ""}, AddressCase{"10.1.2.3", false, ""},
+                    AddressCase{"2001:db8::1", false, ""},
+                    AddressCase{"127.0.0.1", true, ""}, AddressCase{"127.9.9.9", true, ""},
+                    AddressCase{"::1", true, ""},
+                    AddressCase{"127.0.0.1", false, "loopback"},
+                    AddressCase{"::1", false, "loopback"},
+                    AddressCase{"::ffff:127.0.0.1", false, "loopback"},
+                    AddressCase{"169.254.169.254", true, "link-local"},
+                    AddressCase{"169.254.0.1", false, "link-local"},
+                    AddressCase{"fe80::1", true, "link-local"},
+                    AddressCase{"febf::1", true, "link-local"},
+                    AddressCase{"fe80::1%eth0", true, "link-local"},
+                    AddressCase{"::ffff:169.254.1.1", true, "link-local"},
+                    AddressCase{"0.0.0.0", true, "unspecified"},
+                    AddressCase{"::", true, "unspecified"},
+                    AddressCase{"", true, "not an IP address"},
+                    AddressCase{"example.com", true, "not an IP address"}));
 
 TEST(FindHeaderTest, IsCaseInsensitiveAndReturnsFirst) {
   Headers headers = {{"Content-Type", "a"}, {"content-type", "b"}};

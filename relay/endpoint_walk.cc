@@ -179,6 +179,12 @@ UpstreamRequest EndpointWalk::BuildRequest(const SessionState& session,
   up.url = UpstreamUrl(endpoint, request.route);
   up.headers = request.forward_headers;
   up.host_settings = endpoint.host_settings;
+  if (config::ConfigPtr config = session.plan().config) {
+    up.host_lookup = [config](std::string_view host_port) -> std::optional<config::HostSettings> {
+      const config::HostSettings* host = config->FindHost(host_port);
+      return host == nullptr ? std::nullopt : std::optional<config::HostSettings>(*host);
+    };
+  }
   up.repository = endpoint.repository;
   if (endpoint.kind == resolver::EndpointKind::kUpstream && session.kubelet_auth()) {
     up.fallback_credentials = *session.kubelet_auth();

@@ -645,6 +645,31 @@ FakeReply ManifestReply(std::string body = kManifest) {
   return r;
 }
 
+// Issue 10 defect 2: redirect targets and token realms get their own [host]
+// table from the session's config snapshot.
+TEST_F(RelayServerTest, UpstreamRequestsLookUpOtherOriginsInTheSessionConfig) {
+  auto config = std::make_shared<config::Config>();
+  config::HostSettings realm;
+  realm.host = "auth.test:443";
+  realm.ca_file = "/etc/realm-ca.pem";
+  config->hosts[realm.host] = realm;
+  resolver::EndpointPlan plan = plan_;
+  plan.config = config;
+  auto session = sessions_->Create(plan, std::nullopt, absl::Minutes(30));
+  ASSERT_TRUE(session.ok());
+  upstream_.Set(Url(plan_, 0, "manifests/1.25"), ManifestReply());
+  HttpOptions options;
+  options.basic.emplace(session->username, session->password.Reveal());
+  EXPECT_EQ(Http(port(), kTagPath, options).status, 200);
+  std::vector<UpstreamRequest> requests = upstream_.Requests();
+  ASSERT_EQ(requests.size(), 1u);
+  ASSERT_TRUE(requests[0].host_lookup);
+  std::optional<config::HostSettings> found = requests[0].host_lookup("auth.test:443");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->ca_file, "/etc/realm-ca.pem");
+  EXPECT_FALSE(requests[0].host_lookup("auth.test:8443").has_value());
+}
+
 TEST_F(RelayServerTest, BaseWithoutSessionIs401BasicChallenge) {
   std::vector<HttpOptions> cases(3);
   cases[1].basic.emplace(session_.username, "bad");

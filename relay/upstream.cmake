@@ -4,6 +4,7 @@
 crimirror_library(NAME relay_upstream
   SOURCES
     upstream.cc
+    address_policy.cc
     curl_upstream.cc
     curl_handles.cc
     curl_opener.cc
@@ -12,6 +13,7 @@ crimirror_library(NAME relay_upstream
     curl_target.cc
     curl_token_fetcher.cc
     curl_transfer.cc
+    curl_transfer_options.cc
     tls_cache.cc
   PUBLIC_DEPS
     crimirror::auth
@@ -34,6 +36,7 @@ crimirror_test(NAME relay_upstream_test
     crimirror::relay_upstream
     crimirror::test_support
     CURL::libcurl
+    OpenSSL::SSL
     OpenSSL::Crypto
     absl::strings
     absl::synchronization)

@@ -8,9 +8,11 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -36,6 +38,12 @@ struct UpstreamRequest {
   // [host] settings of the endpoint (CA, client cert, credentials, timeouts);
   // nullopt = defaults, anonymous.
   std::optional<config::HostSettings> host_settings;
+  // The [host] table of another origin the request reaches (a redirect
+  // target or token realm), by "host:port" (port always explicit; IPv6 in
+  // brackets). Origins are matched on scheme, host and port: only the
+  // endpoint's own origin gets `host_settings`. Empty function or nullopt:
+  // defaults (system CAs, verification on, no client cert, 5 s / 15 s).
+  std::function<std::optional<config::HostSettings>(std::string_view host_port)> host_lookup;
   // Repository on that endpoint, for the token scope "repository:<r>:pull".
   std::string repository;
   // Credentials from the kubelet's AuthConfig for this pull, used when the

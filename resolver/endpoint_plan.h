@@ -49,6 +49,11 @@ struct EndpointPlan {
   // Human-readable reasons for endpoints left out ("https://m:5000: digest-only
   // mirror skipped for tag reference").
   std::vector<std::string> skipped;
+  // The config snapshot the plan was resolved from (CompiledConfig::Resolve;
+  // null from Resolve(reference, config)). The relay looks up the [host]
+  // tables of redirect targets and token realms in it, so a pull uses one
+  // snapshot throughout.
+  config::ConfigPtr config;
 
   bool Matched() const { return !matched_rule.empty(); }
 };

@@ -211,11 +211,13 @@ std::shared_ptr<const CompiledConfig> CompiledConfig::Compile(
 }
 
 EndpointPlan CompiledConfig::Resolve(const Reference& reference) const {
-  return ResolveWith(reference, *config_,
-                     [this](size_t rule_index, const std::string& repository) {
-                       return ApplyRewrites(rewrites_[rule_index]->rules,
-                                            repository);
-                     });
+  EndpointPlan plan = ResolveWith(reference, *config_,
+                                  [this](size_t rule_index, const std::string& repository) {
+                                    return ApplyRewrites(rewrites_[rule_index]->rules,
+                                                         repository);
+                                  });
+  plan.config = config_;
+  return plan;
 }
 
 }  // namespace crimirror::resolver

@@ -318,6 +318,7 @@ rewrite = [{ match = "^library/(.*)$", replace = "hub/$1" }]
     EndpointPlan b = compiled->Resolve(ref);
     EXPECT_EQ(Summary(a), Summary(b)) << image;
     EXPECT_EQ(a.matched_rule, b.matched_rule);
+    EXPECT_EQ(b.config, config) << image;  // the relay's [host] lookups use it
   }
 }
 

@@ -146,7 +146,8 @@ class MirrorPullTest : public ::testing::Test {
   // is an empty registry (empty_mirror_), so pulls end at this upstream; the
   // rule trusts `ca`, and cri-mirror is started with it. nullptr on failure.
   std::unique_ptr<Registry> UpstreamBehindEmptyMirror(RegistryOptions options, const TestCa& ca,
-                                                      const PushOptions& push, BuiltImage* image) {
+                                                      const PushOptions& push, BuiltImage* image,
+                                                      const std::string& extra_toml = "") {
     options.tls = RegistryTls{ca.server_cert_path(), ca.server_key_path(), ""};
     auto registry = RegistryWith(options, push, "team/app:v1", 1, image);
     empty_mirror_ = RegistryWith("empty", "", 0, nullptr);
@@ -154,15 +155,17 @@ class MirrorPullTest : public ::testing::Test {
     StartMirror(absl::StrCat("[[mirror]]\nregistry = \"", registry->HostPort(),
                              "\"\nendpoints = [\"", empty_mirror_->Url(), "\"]\n\n[host.\"",
                              registry->HostPort(), "\"]\nca_file = \"", ca.ca_cert_path(),
-                             "\"\n"));
+                             "\"\n", extra_toml));
     return registry;
   }
 
   // A token-auth upstream (UpstreamBehindEmptyMirror) that sends clients to
   // `realm` and trusts tokens of `signer` (default: a new signer_), holding
   // team/app:v1 pushed with such a token. nullptr on failure.
+  // `extra_toml` is appended to the config (e.g. the realm's own [host]).
   std::unique_ptr<Registry> TokenUpstream(const std::string& realm, BuiltImage* image,
-                                          const TokenSigner* signer = nullptr) {
+                                          const TokenSigner* signer = nullptr,
+                                          const std::string& extra_toml = "") {
     auto ca = TestCa::Create(dir_->Join("pki"), TestCaOptions{"docker-registry", {"IP:127.0.0.1"}});
     EXPECT_TRUE(ca.ok()) << ca.status();
     if (!ca.ok()) return nullptr;
@@ -179,7 +182,7 @@ class MirrorPullTest : public ::testing::Test {
     options.token_auth = RegistryTokenAuth{realm, signer->cert_path()};
     PushOptions push;
     push.registry_token = signer->Mint({"repository:team/app:pull,push"});
-    return UpstreamBehindEmptyMirror(options, *ca_, push, image);
+    return UpstreamBehindEmptyMirror(options, *ca_, push, image, extra_toml);
   }
 
   std::unique_ptr<TempDir> dir_;
@@ -585,9 +588,17 @@ TEST_F(MirrorPullTest, KubeletRegistryTokenReachesTheUpstream) {
 // a refresh token the service refuses fails the pull.
 TEST_F(MirrorPullTest, KubeletIdentityTokenDrivesTheRefreshTokenGrant) {
   TESTBED_ASSERT_OK_AND_ASSIGN(auto signer, TokenSigner::Create(dir_->Join("realm-key")));
-  TESTBED_ASSERT_OK_AND_ASSIGN(auto realm, TokenServer::Start(signer.get(), "kubelet-refresh"));
+  // The registry is https, so its realm must be too (a plain-http realm is
+  // refused); the realm is another origin and gets its own [host] table.
+  TESTBED_ASSERT_OK_AND_ASSIGN(
+      auto realm_ca, TestCa::Create(dir_->Join("realm-pki"),
+                                    TestCaOptions{"docker-registry", {"IP:127.0.0.1"}}));
+  TESTBED_ASSERT_OK_AND_ASSIGN(
+      auto realm, TokenServer::Start(signer.get(), "kubelet-refresh", realm_ca.get()));
   BuiltImage image;
-  auto registry = TokenUpstream(realm->Url(), &image, signer.get());
+  auto registry = TokenUpstream(realm->Url(), &image, signer.get(),
+                                absl::StrCat("\n[host.\"", realm->HostPort(), "\"]\nca_file = \"",
+                                             realm_ca->ca_cert_path(), "\"\n"));
   ASSERT_NE(registry, nullptr);
   ASSERT_FALSE(HasFatalFailure());
   const std::string name = registry->HostPort() + "/team/app:v1";

@@ -4,9 +4,11 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/integration/testbed/temp_dir.h"
 #include "tests/support/registry_token.h"
 
 namespace crimirror::testbed {
@@ -46,15 +48,33 @@ TokenServer::TokenServer(const TokenSigner* signer, std::string refresh_token)
     : signer_(signer), refresh_token_(std::move(refresh_token)) {}
 
 absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(const TokenSigner* signer,
-                                                                std::string refresh_token) {
+                                                                std::string refresh_token,
+                                                                const TestCa* tls) {
   std::unique_ptr<TokenServer> server(new TokenServer(signer, std::move(refresh_token)));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  server->daemon_ = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD, 0, nullptr, nullptr, &Access, server.get(),
-      MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&address), MHD_OPTION_NOTIFY_COMPLETED,
-      &Completed, nullptr, MHD_OPTION_END);
+  if (tls != nullptr) {
+    for (auto [path, out] : {std::pair{&tls->server_cert_path(), &server->tls_cert_},
+                             std::pair{&tls->server_key_path(), &server->tls_key_}}) {
+      absl::StatusOr<std::string> text = ReadFile(*path);
+      if (!text.ok() || text->empty()) {
+        return absl::InternalError("token server: cannot read " + *path);
+      }
+      *out = *std::move(text);
+    }
+    server->daemon_ = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS, 0, nullptr, nullptr, &Access, server.get(),
+        MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&address), MHD_OPTION_NOTIFY_COMPLETED,
+        &Completed, nullptr, MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert_.c_str(),
+        MHD_OPTION_HTTPS_MEM_KEY, server->tls_key_.c_str(), MHD_OPTION_END);
+  } else {
+    server->daemon_ = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD, 0, nullptr, nullptr, &Access, server.get(),
+        MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&address), MHD_OPTION_NOTIFY_COMPLETED,
+        &Completed, nullptr, MHD_OPTION_END);
+  }
+  server->scheme_ = tls != nullptr ? "https" : "http";
   if (server->daemon_ == nullptr) {
     return absl::InternalError("token server: libmicrohttpd did not start on 127.0.0.1");
   }
@@ -67,7 +87,11 @@ TokenServer::~TokenServer() {
   if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
 }
 
-std::string TokenServer::Url() const { return absl::StrCat("http://127.0.0.1:", port_, "/token"); }
+std::string TokenServer::Url() const {
+  return absl::StrCat(scheme_, "://127.0.0.1:", port_, "/token");
+}
+
+std::string TokenServer::HostPort() const { return absl::StrCat("127.0.0.1:", port_); }
 
 TokenServer::Answer TokenServer::Handle(const std::string& method, const std::string& form) {
   const std::vector<std::string> grant = test_support::FormValues(form, "grant_type");

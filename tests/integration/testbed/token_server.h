@@ -22,16 +22,21 @@ namespace crimirror::testbed {
 
 class TokenServer {
  public:
-  // Serves on a free loopback port. `signer` must outlive the server.
-  // Internal if libmicrohttpd cannot start.
+  // Serves on a free loopback port. `signer` must outlive the server. With
+  // `tls`, serves https with that CA's server certificate (an https
+  // registry's realm must be https: cri-mirror refuses a plain-http one).
+  // Internal if libmicrohttpd cannot start or the TLS files cannot be read.
   static absl::StatusOr<std::unique_ptr<TokenServer>> Start(const TokenSigner* signer,
-                                                            std::string refresh_token);
+                                                            std::string refresh_token,
+                                                            const TestCa* tls = nullptr);
   ~TokenServer();
   TokenServer(const TokenServer&) = delete;
   TokenServer& operator=(const TokenServer&) = delete;
 
-  // "http://127.0.0.1:<port>/token", the registry's realm.
+  // "http(s)://127.0.0.1:<port>/token", the registry's realm.
   std::string Url() const;
+  // "127.0.0.1:<port>", the realm's [host] key.
+  std::string HostPort() const;
   // Tokens issued so far (refresh-token grants that matched).
   int issued() const { return issued_.load(); }
 
@@ -50,6 +55,8 @@ class TokenServer {
   const std::string refresh_token_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
+  std::string scheme_ = "http";
+  std::string tls_cert_, tls_key_;  // PEM text; MHD keeps pointers into them
   std::atomic<int> issued_{0};
 };
 

@@ -11,7 +11,10 @@
 // gRPC come here too), annotates, and calls the library's definition found
 // with dlsym(RTLD_NEXT). Between pre_* and post_* TSan ignores memory
 // accesses, as Abseil's own annotated build does, which covers conditions
-// that Unlock and Await evaluate for other threads.
+// that Unlock and Await evaluate for other threads. absl::Notification's
+// members are wrapped too (its library code locks its mutex without coming
+// here): Notify releases, a successful wait acquires. The inline
+// HasBeenNotified() still synchronizes with nothing TSan can see.
 #include <dlfcn.h>
 
 #include <sanitizer/tsan_interface.h>
@@ -20,9 +23,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "absl/base/options.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
 namespace {
@@ -30,18 +35,23 @@ namespace {
 #define CRIMIRROR_STR2(x) #x
 #define CRIMIRROR_STR(x) CRIMIRROR_STR2(x)
 
-// "_ZN4absl7debian3": the Itanium mangling of the absl inline namespace.
-std::string Prefix() {
+// The Itanium mangling of member `suffix` of the absl inline namespace:
+// "5Mutex4LockEv" -> "_ZN4absl7debian35Mutex4LockEv"; a leading 'K' (const
+// member) goes right after "_ZN".
+std::string Mangled(std::string_view suffix) {
   const std::string ns = CRIMIRROR_STR(ABSL_OPTION_INLINE_NAMESPACE_NAME);
-  return "_ZN4absl" + std::to_string(ns.size()) + ns;
+  const bool is_const = !suffix.empty() && suffix.front() == 'K';
+  if (is_const) suffix.remove_prefix(1);
+  return std::string(is_const ? "_ZNK" : "_ZN") + "4absl" + std::to_string(ns.size()) + ns +
+         std::string(suffix);
 }
 
-// The shared library's definition of the member mangled as Prefix()+suffix.
+// The shared library's definition of the member mangled from `suffix`.
 template <typename Fn>
 Fn Real(std::atomic<Fn>& cache, const char* suffix) {
   Fn fn = cache.load(std::memory_order_acquire);
   if (fn == nullptr) {
-    const std::string name = Prefix() + suffix;
+    const std::string name = Mangled(suffix);
     fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name.c_str()));
     if (fn == nullptr) {
       std::fprintf(stderr, "absl_mutex_annotations: %s not found\n", name.c_str());
@@ -195,6 +205,34 @@ bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {
 bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
   REAL(bool, "7CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE", CondVar*, Mutex*, Time);
   return Waiting(mu, 0, [&] { return real(this, mu, deadline); });
+}
+
+void Notification::Notify() {
+  REAL(void, "12Notification6NotifyEv", Notification*);
+  __tsan_release(this);
+  real(this);
+}
+
+void Notification::WaitForNotification() const {
+  REAL(void, "K12Notification19WaitForNotificationEv", const Notification*);
+  real(this);
+  __tsan_acquire(const_cast<Notification*>(this));
+}
+
+bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
+  REAL(bool, "K12Notification30WaitForNotificationWithTimeoutENS0_8DurationE",
+       const Notification*, Duration);
+  const bool notified = real(this, timeout);
+  if (notified) __tsan_acquire(const_cast<Notification*>(this));
+  return notified;
+}
+
+bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
+  REAL(bool, "K12Notification31WaitForNotificationWithDeadlineENS0_4TimeE",
+       const Notification*, Time);
+  const bool notified = real(this, deadline);
+  if (notified) __tsan_acquire(const_cast<Notification*>(this));
+  return notified;
 }
 
 ABSL_NAMESPACE_END

@@ -42,7 +42,9 @@ case "$tests" in
 esac
 
 # The concurrency-heavy unit test binaries that also run under TSan.
-tsan_tests=(relay_test relay_upstream_test plugin_test auth_test config_test)
+# plugin_test is not in yet: gRPC's internal mutexes, annotated through the
+# exported absl::Mutex symbols, give reports inside gRPC (README, Tests).
+tsan_tests=(relay_test auth_test config_test)
 
 section() { printf '\n=== test.sh: %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 

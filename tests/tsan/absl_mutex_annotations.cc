@@ -66,9 +66,33 @@ Fn Real(std::atomic<Fn>& cache, const char* suffix) {
   static std::atomic<ret (*)(__VA_ARGS__)> cache{};  \
   auto real = Real(cache, suffix)
 
+// Whether this thread is inside a wrapped member already: the library's
+// members call each other (CondVar::WaitWithTimeout calls WaitWithDeadline
+// through the exported symbol), and only the outer call is annotated.
+thread_local int nesting = 0;
+
+// Runs `call` as the outermost wrapped call (annotated by the caller) or,
+// nested, straight through. Returns whether it was the outermost.
+class Outer {
+ public:
+  Outer() : outer_(nesting++ == 0) {}
+  ~Outer() { --nesting; }
+  Outer(const Outer&) = delete;
+  Outer& operator=(const Outer&) = delete;
+  explicit operator bool() const { return outer_; }
+
+ private:
+  bool outer_;
+};
+
+#define NESTED_PASS_THROUGH(...) \
+  Outer outer;                   \
+  if (!outer) return __VA_ARGS__
+
 // Lock-like calls: the library acquires; TSan acquires afterwards.
 template <typename Call>
 auto Locking(void* mu, unsigned flags, Call call) {
+  NESTED_PASS_THROUGH(call());
   __tsan_mutex_pre_lock(mu, flags);
   auto result = call();
   __tsan_mutex_post_lock(mu, flags, 0);
@@ -79,6 +103,7 @@ auto Locking(void* mu, unsigned flags, Call call) {
 // TSan before, acquired again once the library returns holding it.
 template <typename Call>
 auto Waiting(void* mu, unsigned flags, Call call) {
+  NESTED_PASS_THROUGH(call());
   __tsan_mutex_pre_unlock(mu, flags);
   auto result = call();
   __tsan_mutex_post_unlock(mu, flags);
@@ -94,7 +119,8 @@ ABSL_NAMESPACE_BEGIN
 
 Mutex::~Mutex() {
   REAL(void, "5MutexD2Ev", Mutex*);
-  __tsan_mutex_destroy(this, 0);
+  Outer outer;
+  if (outer) __tsan_mutex_destroy(this, 0);
   real(this);
 }
 
@@ -110,6 +136,7 @@ void Mutex::ReaderLock() {
 
 bool Mutex::TryLock() {
   REAL(bool, "5Mutex7TryLockEv", Mutex*);
+  NESTED_PASS_THROUGH(real(this));
   __tsan_mutex_pre_lock(this, __tsan_mutex_try_lock);
   const bool ok = real(this);
   __tsan_mutex_post_lock(this, __tsan_mutex_try_lock | (ok ? 0 : __tsan_mutex_try_lock_failed),
@@ -119,6 +146,7 @@ bool Mutex::TryLock() {
 
 bool Mutex::ReaderTryLock() {
   REAL(bool, "5Mutex13ReaderTryLockEv", Mutex*);
+  NESTED_PASS_THROUGH(real(this));
   const unsigned flags = __tsan_mutex_read_lock | __tsan_mutex_try_lock;
   __tsan_mutex_pre_lock(this, flags);
   const bool ok = real(this);
@@ -128,6 +156,7 @@ bool Mutex::ReaderTryLock() {
 
 void Mutex::Unlock() {
   REAL(void, "5Mutex6UnlockEv", Mutex*);
+  NESTED_PASS_THROUGH(real(this));
   __tsan_mutex_pre_unlock(this, 0);
   real(this);
   __tsan_mutex_post_unlock(this, 0);
@@ -135,6 +164,7 @@ void Mutex::Unlock() {
 
 void Mutex::ReaderUnlock() {
   REAL(void, "5Mutex12ReaderUnlockEv", Mutex*);
+  NESTED_PASS_THROUGH(real(this));
   __tsan_mutex_pre_unlock(this, __tsan_mutex_read_lock);
   real(this);
   __tsan_mutex_post_unlock(this, __tsan_mutex_read_lock);
@@ -209,12 +239,14 @@ bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
 
 void Notification::Notify() {
   REAL(void, "12Notification6NotifyEv", Notification*);
+  NESTED_PASS_THROUGH(real(this));
   __tsan_release(this);
   real(this);
 }
 
 void Notification::WaitForNotification() const {
   REAL(void, "K12Notification19WaitForNotificationEv", const Notification*);
+  NESTED_PASS_THROUGH(real(this));
   real(this);
   __tsan_acquire(const_cast<Notification*>(this));
 }
@@ -222,6 +254,7 @@ void Notification::WaitForNotification() const {
 bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
   REAL(bool, "K12Notification30WaitForNotificationWithTimeoutENS0_8DurationE",
        const Notification*, Duration);
+  NESTED_PASS_THROUGH(real(this, timeout));
   const bool notified = real(this, timeout);
   if (notified) __tsan_acquire(const_cast<Notification*>(this));
   return notified;
@@ -230,6 +263,7 @@ bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
 bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
   REAL(bool, "K12Notification31WaitForNotificationWithDeadlineENS0_4TimeE",
        const Notification*, Time);
+  NESTED_PASS_THROUGH(real(this, deadline));
   const bool notified = real(this, deadline);
   if (notified) __tsan_acquire(const_cast<Notification*>(this));
   return notified;

@@ -47,6 +47,11 @@ std::vector<std::string> BuildEnv(const ProcessOptions& options) {
       merged[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
     }
   }
+  // The sanitizer settings of a sanitized test run (scripts/test.sh) reach
+  // the sanitized cri-mirror it starts; other programs ignore them.
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name); value != nullptr) merged[name] = value;
+  }
   for (const auto& [k, v] : options.env) merged[k] = v;
   if (!merged.contains("PATH"))
     merged["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";

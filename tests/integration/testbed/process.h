@@ -29,7 +29,8 @@ struct ProcessOptions {
   std::vector<std::string> argv;
   // Environment as NAME -> value. With inherit_env the child starts from the
   // test's environment and these entries override it; otherwise the child
-  // gets exactly these (plus PATH=/usr/sbin:/usr/bin:/sbin:/bin if absent).
+  // gets exactly these (plus PATH=/usr/sbin:/usr/bin:/sbin:/bin if absent,
+  // and the test's ASAN/UBSAN/LSAN/TSAN_OPTIONS if set).
   std::map<std::string, std::string> env;
   bool inherit_env = false;
   // File receiving stdout (created or appended to). Required.

@@ -283,7 +283,7 @@ absl::Status EndpointWalk::ReadManifest(const FetchRequest& request, Fetched& fe
     // (issue 10 defect 9), else this endpoint fails over.
     absl::StatusOr<std::unique_ptr<DigestVerifier>> verifier = DigestVerifier::Create(*announced);
     if (!verifier.ok()) {
-      return absl::DataLossError(absl::StrCat("Docker-Content-Digest ", announced->substr(0, 100),
+      return absl::DataLossError(absl::StrCat("Docker-Content-Digest ", log::Excerpt(*announced),
                                               " is not a digest the relay can check"));
     }
     (*verifier)->Update(body);

@@ -45,7 +45,9 @@ const std::vector<Row>& Rows() {
   static const auto* rows = new std::vector<Row>{
       {Fault::kNone, FaultTarget::kAny, "", false},
       {Fault::kRefuse, FaultTarget::kAny, "Couldn't connect to server", false},
-      {Fault::kNeverAnswer, FaultTarget::kAny, "no response headers within 15s", true},
+      // Hedging: after hedge_after (500 ms) the healthy endpoint is asked
+      // too and wins; the silent one is cancelled and demoted.
+      {Fault::kNeverAnswer, FaultTarget::kAny, "answered first; cancelled and demoted", true},
       {Fault::kStatus500, FaultTarget::kAny, "HTTP 500", false},
       {Fault::kStatus502, FaultTarget::kAny, "HTTP 502", false},
       {Fault::kStatus503, FaultTarget::kAny, "HTTP 503", false},
@@ -60,9 +62,9 @@ const std::vector<Row>& Rows() {
       {Fault::kRedirectLoop, FaultTarget::kAny, "redirects in a loop", false},
       {Fault::kOversizedManifest, FaultTarget::kManifests, "manifest larger than 4194304 bytes",
        false},
-      // Default response_timeout (15 s) < the 30 s delay: the endpoint fails
-      // over after 15 s (hedging, another change, makes it ~0.5 s).
-      {Fault::kDelayFirstByte, FaultTarget::kAny, "no response headers within 15s", true},
+      // The 30 s delay is hedged past like a silent endpoint (without
+      // hedging it would cost the default 15 s response_timeout).
+      {Fault::kDelayFirstByte, FaultTarget::kAny, "answered first; cancelled and demoted", true},
       // Issue 10 defect 9: the tag's digest is checked against the body.
       {Fault::kWrongDigestHeader, FaultTarget::kManifests, "does not match the manifest body",
        false},
@@ -219,6 +221,8 @@ TEST_F(FaultsTest, EveryFaultOfTheFirstMirrorIsSurvived) {
   }
   std::cerr << "healthy pull: " << absl::FormatDuration(healthy) << "\n";
   // The table's targets, with margins for a shared machine.
+  EXPECT_LE(outcomes[2].took, healthy + absl::Seconds(3)) << "never answers (hedged)";
+  EXPECT_LE(outcomes[15].took, healthy + absl::Seconds(3)) << "first byte after 30 s (hedged)";
   EXPECT_LE(outcomes[7].took, healthy + absl::Seconds(3)) << "mid-body reset";
   EXPECT_LE(outcomes[8].took, healthy + absl::Seconds(45)) << "mid-body stall";
   // The mid-body rows resumed with a Range from the byte already sent, so

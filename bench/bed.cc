@@ -77,6 +77,23 @@ absl::StatusOr<std::unique_ptr<testbed::CriMirror>> Bed::StartMirror(
   return testbed::CriMirror::Create(dir_->path(), mirror);
 }
 
+absl::StatusOr<std::unique_ptr<testbed::CriMirror>> Bed::StartMirrorToRegistry() {
+  return StartMirror(absl::StrCat("[[mirror]]\nregistry = \"", kMirroredRegistry,
+                                  "\"\nendpoints = [\"", registry_->Url(),
+                                  "\"]\nfallback_to_upstream = false\n"));
+}
+
+absl::StatusOr<std::vector<testbed::BuiltImage>> Bed::PushImages(
+    const std::vector<std::string>& repo_tags, uint64_t mib, uint64_t seed) {
+  std::vector<testbed::BuiltImage> built;
+  for (const std::string& repo_tag : repo_tags) {
+    auto image = PushImage(repo_tag, ImageOfSize(mib, 2, seed++));
+    if (!image.ok()) return image.status();
+    built.push_back(*std::move(image));
+  }
+  return built;
+}
+
 absl::StatusOr<absl::Duration> TimePull(testbed::CriImageClient& client,
                                         const std::string& image,
                                         absl::Duration deadline) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -59,6 +60,18 @@ class Bed {
   // FailedPrecondition if the binary is not set; errors of CriMirror.
   absl::StatusOr<std::unique_ptr<testbed::CriMirror>> StartMirror(
       const std::string& rules, const std::string& backend = "");
+
+  // "bench.example:5000": the name under which pull figures reach the bed's
+  // registry through cri-mirror.
+  static constexpr char kMirroredRegistry[] = "bench.example:5000";
+  // StartMirror() with one rule: kMirroredRegistry -> the bed's registry,
+  // no upstream fallback, so containerd pulls from cri-mirror's relay.
+  absl::StatusOr<std::unique_ptr<testbed::CriMirror>> StartMirrorToRegistry();
+
+  // PushImage() of `repo_tags.size()` images of `mib` MiB in 2 layers each,
+  // seeded `seed`, `seed + 1`, ... The first error of PushImage().
+  absl::StatusOr<std::vector<testbed::BuiltImage>> PushImages(
+      const std::vector<std::string>& repo_tags, uint64_t mib, uint64_t seed);
 
  private:
   explicit Bed(const BenchOptions& options) : options_(options) {}

@@ -22,7 +22,7 @@
 namespace crimirror::bench {
 namespace {
 
-constexpr char kMirroredRegistry[] = "bench.example:5000";
+constexpr const char* kMirroredRegistry = Bed::kMirroredRegistry;
 constexpr int kImages = 8;
 constexpr int kClients = 64;
 constexpr uint64_t kMaxGrowthBytes = 1 << 20;
@@ -84,16 +84,13 @@ std::vector<Row> RunLoadAndSoak(Bed& bed, bool load, bool soak) {
     if (soak) rows.push_back(NotApplicable(soak_figure, "< 1 MiB", why));
     return rows;
   };
-  std::vector<testbed::BuiltImage> built;
   const uint64_t mib = options.smoke ? 1 : 8;
-  for (int i = 0; i < kImages; ++i) {
-    auto image = bed.PushImage(RepoTag(i), ImageOfSize(mib, 2, 7000 + i));
-    if (!image.ok()) return fail(image.status().ToString());
-    built.push_back(*std::move(image));
-  }
-  auto mirror = bed.StartMirror(absl::StrCat(
-      "[[mirror]]\nregistry = \"", kMirroredRegistry, "\"\nendpoints = [\"",
-      bed.registry().Url(), "\"]\nfallback_to_upstream = false\n"));
+  std::vector<std::string> repo_tags;
+  for (int i = 0; i < kImages; ++i) repo_tags.push_back(RepoTag(i));
+  auto pushed = bed.PushImages(repo_tags, mib, 7000);
+  if (!pushed.ok()) return fail(pushed.status().ToString());
+  const std::vector<testbed::BuiltImage>& built = *pushed;
+  auto mirror = bed.StartMirrorToRegistry();
   if (!mirror.ok()) return fail(mirror.status().ToString());
   auto through = testbed::CriImageClient::Create((*mirror)->Endpoint());
   if (!through.ok()) return fail(through.status().ToString());

@@ -23,7 +23,7 @@
 namespace crimirror::bench {
 namespace {
 
-constexpr char kMirroredRegistry[] = "bench.example:5000";
+constexpr const char* kMirroredRegistry = Bed::kMirroredRegistry;
 constexpr int kParallelPulls = 8;
 constexpr uint64_t kIdleTargetMiB = 4;
 constexpr uint64_t kLoadedTargetMiB = 24;
@@ -72,9 +72,7 @@ std::vector<Row> RunMemory(Bed& bed) {
   };
   auto built = bed.BigImage();
   if (!built.ok()) return fail(built.status());
-  auto mirror = bed.StartMirror(absl::StrCat(
-      "[[mirror]]\nregistry = \"", kMirroredRegistry, "\"\nendpoints = [\"",
-      bed.registry().Url(), "\"]\nfallback_to_upstream = false\n"));
+  auto mirror = bed.StartMirrorToRegistry();
   if (!mirror.ok()) return fail(mirror.status());
   auto client = testbed::CriImageClient::Create((*mirror)->Endpoint());
   if (!client.ok()) return fail(client.status());

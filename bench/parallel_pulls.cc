@@ -19,7 +19,7 @@
 namespace crimirror::bench {
 namespace {
 
-constexpr char kMirroredRegistry[] = "bench.example:5000";
+constexpr const char* kMirroredRegistry = Bed::kMirroredRegistry;
 constexpr int kImages = 8;
 constexpr double kWallBound = 1.03;
 constexpr double kCpuSecondsPerGiB = 0.4;
@@ -64,15 +64,12 @@ std::vector<Row> RunParallelPulls(Bed& bed) {
     return {NotApplicable(figure + ": wall time", absl::StrFormat("<= %.2f", kWallBound), why),
             NotApplicable(cpu_figure, absl::StrFormat("<= %.1f s", kCpuSecondsPerGiB), why)};
   };
-  std::vector<testbed::BuiltImage> built;
-  for (int i = 0; i < kImages; ++i) {
-    auto image = bed.PushImage(RepoTag(i), ImageOfSize(mib, 2, 5000 + i));
-    if (!image.ok()) return fail(image.status().ToString());
-    built.push_back(*std::move(image));
-  }
-  auto mirror = bed.StartMirror(absl::StrCat(
-      "[[mirror]]\nregistry = \"", kMirroredRegistry, "\"\nendpoints = [\"",
-      bed.registry().Url(), "\"]\nfallback_to_upstream = false\n"));
+  std::vector<std::string> repo_tags;
+  for (int i = 0; i < kImages; ++i) repo_tags.push_back(RepoTag(i));
+  auto pushed = bed.PushImages(repo_tags, mib, 5000);
+  if (!pushed.ok()) return fail(pushed.status().ToString());
+  const std::vector<testbed::BuiltImage>& built = *pushed;
+  auto mirror = bed.StartMirrorToRegistry();
   if (!mirror.ok()) return fail(mirror.status().ToString());
   auto through = testbed::CriImageClient::Create((*mirror)->Endpoint());
   if (!through.ok()) return fail(through.status().ToString());

@@ -18,7 +18,7 @@
 namespace crimirror::bench {
 namespace {
 
-constexpr char kMirroredRegistry[] = "bench.example:5000";
+constexpr const char* kMirroredRegistry = Bed::kMirroredRegistry;
 constexpr absl::Duration kPullDeadline = absl::Minutes(10);
 
 // Pulls `image` via `client`, then removes it and waits for the GC.
@@ -45,9 +45,7 @@ std::vector<Row> RunPullThroughput(Bed& bed) {
   const std::string target = "<= 1.03";
   auto built = bed.BigImage();
   if (!built.ok()) return {NotApplicable(figure, target, built.status().ToString())};
-  auto mirror = bed.StartMirror(absl::StrCat(
-      "[[mirror]]\nregistry = \"", kMirroredRegistry, "\"\nendpoints = [\"",
-      bed.registry().Url(), "\"]\nfallback_to_upstream = false\n"));
+  auto mirror = bed.StartMirrorToRegistry();
   if (!mirror.ok()) return {NotApplicable(figure, target, mirror.status().ToString())};
   auto through = testbed::CriImageClient::Create((*mirror)->Endpoint());
   if (!through.ok()) return {NotApplicable(figure, target, through.status().ToString())};

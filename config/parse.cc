@@ -2,6 +2,7 @@
 // instead of stopping at the first, so an operator fixes a config in one edit.
 #include "config/parse.h"
 #include "config/plain_http.h"
+#include "config/toml_text_guard.h"
 
 #include <algorithm>
 #include <map>
@@ -827,6 +828,7 @@ absl::StatusOr<ParsedConfig> Validator::Finish() {
 absl::StatusOr<ParsedConfig> ParseConfig(std::string_view text,
                                          std::string_view file_name_std) {
   absl::string_view file_name = A(file_name_std);
+  if (absl::Status s = CheckTomlText(text, file_name_std); !s.ok()) return s;
   toml::parse_result result = toml::parse(text, file_name_std);
   if (!result) {
     const toml::parse_error& error = result.error();

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/toml_internal.h"
+#include "config/toml_text_guard.h"
 #include "import/imported.h"
 
 namespace crimirror::importer {
@@ -77,9 +78,12 @@ class ForeignFile {
   std::vector<importer::Note> notes_;
 };
 
-// toml::parse with the syntax error as "file:line:col: TOML syntax error".
+// toml::parse with the syntax error as "file:line:col: TOML syntax error",
+// after config::CheckTomlText (Debian toml++ 3.3.0 has undefined behaviour on
+// some non-ASCII input, config/toml_text_guard.h).
 inline absl::StatusOr<toml::table> ParseToml(std::string_view text,
                                              std::string_view file) {
+  if (absl::Status s = config::CheckTomlText(text, file); !s.ok()) return s;
   toml::parse_result result = toml::parse(text, file);
   if (!result) {
     const toml::parse_error& error = result.error();

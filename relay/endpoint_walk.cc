@@ -51,14 +51,19 @@ HedgeOutcome RunSerially(const std::vector<HedgedAttempt>& attempts) {
 }
 
 // Endpoints that lost a hedged race: demoted for the rest of the pull, and
-// recorded so that a failed pull can say why they were not used.
-void RecordLosers(SessionState& session, const std::string& what,
+// recorded so that a failed pull can say why they were not used. One that
+// lost to an endpoint behind it in the walk was hedged past: it counts as a
+// response timeout in EndpointHealth, so later pulls skip it during its
+// back-off instead of paying hedge_after again each (a cancelled request
+// never reaches its own timeout to record one).
+void RecordLosers(SessionState& session, EndpointHealth& health, const std::string& what,
                   const std::vector<const resolver::Endpoint*>& order,
                   const HedgeOutcome& outcome) {
   const resolver::Endpoint& winner = *order[*outcome.winner];
   for (std::size_t index : outcome.cancelled) {
     const resolver::Endpoint& loser = *order[index];
     session.DemoteEndpoint(loser.base_url);
+    if (index < *outcome.winner) health.RecordFailure(loser.host);
     const std::string reason =
         absl::StrCat("hedged: ", winner.base_url, " answered first; cancelled and demoted for "
                      "this pull");
@@ -162,7 +167,7 @@ absl::StatusOr<Fetched> EndpointWalk::Fetch(SessionState& session,
     if (!absl::IsNotFound(status)) all_not_found = false;
   }
   if (outcome.winner) {
-    RecordLosers(session, what, order, outcome);
+    RecordLosers(session, *health_, what, order, outcome);
     return *std::move(outcome.fetched);
   }
   const std::string message =

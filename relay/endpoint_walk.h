@@ -75,7 +75,9 @@ class EndpointWalk {
   // session go last. 200/206 wins. Manifest GET/HEAD and blob HEAD are
   // hedged (WalkLimits::hedge_after): the first valid answer wins, the
   // endpoints still pending are cancelled and demoted for the rest of the
-  // pull (recorded as attempts); blob GETs walk one endpoint at a time and
+  // pull (recorded as attempts), and those ahead of the winner count as a
+  // connection failure in EndpointHealth (they were hedged past); blob GETs
+  // walk one endpoint at a time and
   // are never hedged (their body streams after the walk). A manifest GET
   // is read whole; by digest it is hashed, and an endpoint whose bytes do
   // not match is failed over and excluded for the rest of the session

@@ -64,8 +64,9 @@ struct HedgeOutcome {
   std::optional<Fetched> fetched;
   // Failed attempts, in the order they failed.
   std::vector<std::pair<std::size_t, absl::Status>> failures;
-  // Attempts still pending when the winner answered; their cancel flags are
-  // set. Empty when nothing was hedged.
+  // Attempts that lost: still pending when the winner answered (their
+  // cancel flags are set), or a second success that came too late. Empty
+  // when nothing was hedged.
   std::vector<std::size_t> cancelled;
   // Attempts started (1 + hedges + starts after failures).
   std::size_t started = 0;

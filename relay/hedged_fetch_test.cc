@@ -205,6 +205,9 @@ TEST_F(HedgedWalkTest, SlowFirstEndpointLosesToTheSecondAfterHedgeAfter) {
               ElementsAre(Url("a:5000", "manifests/v1"), Url("b:5000", "manifests/v1")));
   EXPECT_TRUE(session->IsDemoted("http://a:5000"));
   EXPECT_FALSE(session->IsDemoted("http://b:5000"));
+  // Hedged past: counts as a response timeout, so later pulls skip it.
+  EXPECT_TRUE(health_.IsBackedOff("a:5000"));
+  EXPECT_FALSE(health_.IsBackedOff("b:5000"));
   EXPECT_THAT(session->DescribeAttempts(), HasSubstr("http://a:5000: HEAD manifests/v1: hedged: "
                                                      "http://b:5000 answered first"));
   walk.reset();  // waits for the loser's thread
@@ -220,12 +223,19 @@ TEST_F(HedgedWalkTest, DemotedLoserGoesLastForBlobsOfTheSamePull) {
   absl::StatusOr<Fetched> blob = walk->Fetch(*session, Blob(/*head=*/false));
   ASSERT_TRUE(blob.ok()) << blob.status();
   EXPECT_EQ(blob->endpoint.host, "b:5000");
-  // The next pull (another session) starts from the plan's order again.
+  // Demotion is per pull; the next pull skips a only while it is in back-off.
   SessionStatePtr next_pull = NewSession();
-  upstream_.Set(Url("a:5000", "manifests/v1"), After(absl::ZeroDuration()));
+  EXPECT_FALSE(next_pull->IsDemoted("http://a:5000"));
   absl::StatusOr<Fetched> again = walk->Fetch(*next_pull, Manifest(/*head=*/true));
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->endpoint.host, "a:5000");
+  EXPECT_EQ(again->endpoint.host, "b:5000");
+  EXPECT_THAT(next_pull->DescribeAttempts(), HasSubstr("http://a:5000: HEAD manifests/v1: "
+                                                       "skipped: in back-off"));
+  health_.RecordSuccess("a:5000");
+  upstream_.Set(Url("a:5000", "manifests/v1"), After(absl::ZeroDuration()));
+  absl::StatusOr<Fetched> healthy = walk->Fetch(*NewSession(), Manifest(/*head=*/true));
+  ASSERT_TRUE(healthy.ok());
+  EXPECT_EQ(healthy->endpoint.host, "a:5000");
 }
 
 TEST_F(HedgedWalkTest, FastFailureStartsTheNextEndpointAtOnce) {
@@ -252,6 +262,7 @@ TEST_F(HedgedWalkTest, FailureDoesNotBeatAPendingEndpointThatSucceeds) {
   absl::StatusOr<Fetched> fetched = walk->Fetch(*session, Manifest(/*head=*/true));
   ASSERT_TRUE(fetched.ok()) << fetched.status();
   EXPECT_EQ(fetched->endpoint.host, "a:5000");
+  EXPECT_FALSE(health_.IsBackedOff("a:5000"));
   EXPECT_THAT(upstream_.Opened(), ElementsAre(Url("a:5000", "manifests/v1"),
                                               Url("b:5000", "manifests/v1"),
                                               Url("c:5000", "manifests/v1")));

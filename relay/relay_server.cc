@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include "log/log.h"
 #include "relay/blob_pump.h"
 #include "relay/http_headers.h"
+#include "relay/relay_capacity.h"
 #include "relay/route.h"
 
 // Streaming primitive. A blob goes from the upstream to containerd through
@@ -43,23 +43,8 @@
 // containerd sees a short read and retries. Blob digests are checked by
 // containerd, which hashes every blob before committing it (see BlobPump).
 
-// Capacity (issue 10 defect 6). Any local process can connect to the relay,
-// so connections must not be a resource an idle client can hold: with 128
-// slots and a 3-minute timeout for everyone, 128 idle sockets starved every
-// pull. Kept: one thread per connection (the handler blocks in the endpoint
-// walk and the stream reader blocks in UpstreamResponse::Read, which an
-// event loop could not do without suspend/resume plus worker threads, a
-// rewrite of the streaming primitive above). Changed: (1) a connection gets
-// RelayLimits::unauthenticated_timeout (5 s) of silence until a request on
-// it presents a valid session credential, which raises it to
-// connection_timeout (MHD_CONNECTION_OPTION_TIMEOUT); a request without one
-// lowers it again; (2) 1024 slots instead of 128, with the open-file limit
-// raised to fit. An idle connection costs a sleeping thread: measured 400
-// idle connections added 3.9 MiB RSS (about 10 KiB each: stack pages
-// touched, the 64 KiB memory pool is not touched until a request arrives).
-// So holding the relay now takes more than 1024 connections re-opened every
-// 5 s; 400 held idle connections leave pulls unaffected
-// (tests/integration/hedging_capacity_test.cc).
+// Capacity: see relay/relay_capacity.h (idle connections without a session
+// credential are dropped after a few seconds; 1024 slots).
 
 namespace crimirror::relay {
 namespace {
@@ -224,27 +209,6 @@ std::size_t HeaderBytes(const Headers& headers) {
 
 unsigned TimeoutSeconds(absl::Duration timeout) {
   return static_cast<unsigned>(std::max<std::int64_t>(1, absl::ToInt64Seconds(timeout)));
-}
-
-// Each connection holds a file descriptor, and the process needs more for
-// upstream connections, the CRI sockets and config files: raises the soft
-// open-file limit (systemd's default is 1024) towards the hard one so that
-// `wanted` connections fit, else serves fewer, with a warning.
-unsigned FitConnectionsToFileLimit(unsigned wanted) {
-  constexpr rlim_t kReserve = 1024;
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return wanted;
-  const rlim_t needed = static_cast<rlim_t>(wanted) + kReserve;
-  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
-    rlimit raised = limit;
-    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? needed : std::min(needed, limit.rlim_max);
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
-  }
-  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed) return wanted;
-  const rlim_t fits = limit.rlim_cur > 2 * kReserve ? limit.rlim_cur - kReserve : limit.rlim_cur / 2;
-  log::Warning("relay: the open-file limit (", limit.rlim_cur, ") leaves room for ", fits,
-               " relay connections instead of ", wanted, "; raise LimitNOFILE");
-  return static_cast<unsigned>(std::max<rlim_t>(1, fits));
 }
 
 bool HasRequestBody(MHD_Connection* connection) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <list>
 #include <thread>
 #include <utility>
 
@@ -11,12 +12,35 @@
 
 namespace crimirror::relay {
 
-// Counts helper threads. Each thread holds a shared_ptr to it, so the mutex
-// outlives the last thread's Unlock() even when ~HedgedFetcher returns at
-// the instant the count reaches zero.
+// Holds the helper threads. A helper marks itself done as its last step;
+// it is then joined (by the next Launch() or by ~HedgedFetcher), so its
+// thread-local state (OpenSSL's error queue, libcurl's) is torn down before
+// the fetcher is gone: a detached thread could still be tearing it down when
+// the process exits, and LeakSanitizer reports that state as leaked.
 struct HedgedFetcher::Tracker {
+  struct Helper {
+    std::thread thread;
+    bool done = false;
+  };
   mutable absl::Mutex mu;
   std::size_t running ABSL_GUARDED_BY(mu) = 0;
+  std::list<Helper> helpers ABSL_GUARDED_BY(mu);
+
+  // Moves the helpers that are done out, to be joined without the lock.
+  std::list<Helper> TakeDone() ABSL_LOCKS_EXCLUDED(mu) {
+    std::list<Helper> done;
+    absl::MutexLock lock(&mu);
+    for (auto it = helpers.begin(); it != helpers.end();) {
+      auto here = it++;
+      if (here->done) done.splice(done.end(), helpers, here);
+    }
+    return done;
+  }
+  static void JoinAll(std::list<Helper>& list) {
+    for (auto& helper : list) {
+      if (helper.thread.joinable()) helper.thread.join();
+    }
+  }
 };
 
 // One race, shared by Run() and its helper threads (which may outlive Run).
@@ -40,9 +64,14 @@ HedgedFetcher::HedgedFetcher(std::size_t max_in_flight)
       tracker_(std::make_shared<Tracker>()) {}
 
 HedgedFetcher::~HedgedFetcher() {
-  absl::MutexLock lock(&tracker_->mu);
-  tracker_->mu.Await(absl::Condition(
-      +[](std::size_t* running) { return *running == 0; }, &tracker_->running));
+  std::list<Tracker::Helper> all;
+  {
+    absl::MutexLock lock(&tracker_->mu);
+    tracker_->mu.Await(absl::Condition(
+        +[](std::size_t* running) { return *running == 0; }, &tracker_->running));
+    all.swap(tracker_->helpers);
+  }
+  Tracker::JoinAll(all);
 }
 
 std::size_t HedgedFetcher::helpers_running() const {
@@ -51,11 +80,13 @@ std::size_t HedgedFetcher::helpers_running() const {
 }
 
 void HedgedFetcher::Launch(const std::shared_ptr<Race>& race, std::size_t index) const {
-  {
-    absl::MutexLock lock(&tracker_->mu);
-    ++tracker_->running;
-  }
-  std::thread([race, index, tracker = tracker_] {
+  std::list<Tracker::Helper> done = tracker_->TakeDone();
+  Tracker::JoinAll(done);
+  absl::MutexLock lock(&tracker_->mu);
+  ++tracker_->running;
+  tracker_->helpers.emplace_back();
+  Tracker::Helper* self = &tracker_->helpers.back();  // list nodes stay put
+  self->thread = std::thread([race, index, self, tracker = tracker_] {
     absl::StatusOr<Fetched> result = race->attempts[index].run(race->cancels[index]);
     {
       absl::MutexLock lock(&race->mu);
@@ -68,7 +99,8 @@ void HedgedFetcher::Launch(const std::shared_ptr<Race>& race, std::size_t index)
     result = absl::CancelledError("dropped");
     absl::MutexLock lock(&tracker->mu);
     --tracker->running;
-  }).detach();
+    self->done = true;
+  });
 }
 
 HedgeOutcome HedgedFetcher::Run(std::vector<HedgedAttempt> attempts) const {

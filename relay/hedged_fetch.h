@@ -21,9 +21,10 @@
 // HEAD); a blob body is streamed after the race, from the winner alone, so
 // nothing is ever hedged once a body has begun (Envoy's rule).
 //
-// Each attempt runs on its own detached helper thread. A loser whose
-// upstream does not honour the cancel flag runs to its own timeout; its
-// late result is dropped on its thread. ~HedgedFetcher waits for every
+// Each attempt runs on its own helper thread, which may outlive Run(). A
+// loser whose upstream does not honour the cancel flag runs to its own
+// timeout; its late result is dropped on its thread. Finished helpers are
+// joined by the next Run() and by ~HedgedFetcher, which waits for every
 // helper thread, so whatever an attempt's closure points at (the Upstream,
 // EndpointHealth) only has to outlive the HedgedFetcher.
 #pragma once

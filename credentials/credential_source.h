@@ -22,7 +22,7 @@
 
 #include "auth/credentials.h"
 
-namespace crimirror::auth {
+namespace crimirror::credentials {
 
 // The image as named at one endpoint.
 struct CredentialQuery {
@@ -40,7 +40,7 @@ struct CredentialQuery {
 };
 
 struct FoundCredentials {
-  Credentials credentials;
+  auth::Credentials credentials;
   // Where they came from, without the secret (see the banner).
   std::string source;
 };
@@ -52,4 +52,4 @@ class CredentialSource {
   virtual std::optional<FoundCredentials> Lookup(const CredentialQuery& query) const = 0;
 };
 
-}  // namespace crimirror::auth
+}  // namespace crimirror::credentials

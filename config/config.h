@@ -76,6 +76,38 @@ struct HostSettings {
   absl::Duration response_timeout = absl::Seconds(15);
   // `hedge_after` for this host's endpoints; nullopt: [server] hedge_after.
   std::optional<absl::Duration> hedge_after;
+  // The kubelet's AuthConfig of a pull goes to this host too, not only to
+  // the image's own registry: for a mirror that is the same registry under
+  // another address (issue 12). Default false: never to any other host.
+  bool forward_kubelet_credentials = false;
+};
+
+// What a pull does with the kubelet's credentials for a rule whose
+// upstream is in the plan (KEP-2535): check them first at the upstream with
+// a HEAD of the manifest.
+enum class VerifyKubeletCredentials {
+  kRequire,        // unreachable upstream: the pull fails
+  kWhenReachable,  // unreachable upstream: logged, counted, served anyway
+  kOff,            // no check
+};
+
+// `[credentials]`: where credentials come from besides [host] tables and the
+// kubelet (credentials/ library).
+struct CredentialsSettings {
+  // docker config.json files, asked in order (auths, credHelpers,
+  // credsStore). A missing file is skipped without an error.
+  std::vector<std::string> docker_config;
+  // Time a docker-credential-* helper may take.
+  absl::Duration helper_timeout = absl::Seconds(5);
+  // The kubelet's --image-credential-provider-config file (YAML or JSON)
+  // and --image-credential-provider-bin-dir. Both or neither.
+  std::string provider_config;
+  std::string provider_bin_dir;
+  // Time a provider plugin may take.
+  absl::Duration provider_timeout = absl::Seconds(30);
+  VerifyKubeletCredentials verify_kubelet_credentials = VerifyKubeletCredentials::kWhenReachable;
+  // Deadline of that HEAD at the upstream.
+  absl::Duration verify_timeout = absl::Seconds(5);
 };
 
 // `[import]`: foreign registry configs read at load and on every change,
@@ -121,6 +153,7 @@ struct Config {
   std::vector<MirrorRule> mirrors;
   std::map<std::string, HostSettings, std::less<>> hosts;  // by "host:port"
   ImportSettings imports;
+  CredentialsSettings credentials;
   // Files the loaded config was built from besides the main file (imported
   // files and directories); the watcher reloads when one of them changes.
   std::vector<std::string> watched_paths;

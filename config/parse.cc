@@ -40,7 +40,7 @@ using KeyList = std::vector<absl::string_view>;
 absl::string_view A(std::string_view s) { return {s.data(), s.size()}; }
 std::string_view S(absl::string_view s) { return {s.data(), s.size()}; }
 
-const KeyList kTopKeys = {"server", "mirror", "host", "import"};
+const KeyList kTopKeys = {"server", "mirror", "host", "import", "credentials"};
 const KeyList kServerKeys = {"listen",
                              "backend",
                              "namespace",
@@ -58,6 +58,10 @@ const KeyList kMirrorKeys = {"registry", "endpoints", "fallback_to_upstream",
                              "pull_from_mirror", "rewrite", "blocked"};
 const KeyList kImportKeys = {"containerd_hosts_dir", "containerd_config",
                              "k3s_registries", "registries_conf"};
+const KeyList kCredentialsKeys = {"docker_config",    "helper_timeout",
+                                  "provider_config",  "provider_bin_dir",
+                                  "provider_timeout", "verify_kubelet_credentials",
+                                  "verify_timeout"};
 const KeyList kRewriteKeys = {"match", "replace"};
 const KeyList kHostKeys = {"ca_file",
                            "client_cert",
@@ -71,7 +75,8 @@ const KeyList kHostKeys = {"ca_file",
                            "identity_token",
                            "connect_timeout",
                            "response_timeout",
-                           "hedge_after"};
+                           "hedge_after",
+                           "forward_kubelet_credentials"};
 
 absl::string_view TypeName(toml::node_type type) {
   switch (type) {
@@ -194,6 +199,10 @@ class Validator {
   void ParseImport(const toml::node& node);
   void ParseBlocked(const toml::table& table, const std::string& path,
                     MirrorRule* rule);
+  // [credentials] (issue 12).
+  void ParseCredentials(const toml::node& node);
+  bool AbsolutePath(const toml::node& node, const std::string& key,
+                    const std::string& value, absl::string_view example);
   void ParseHost(const toml::table& table, const toml::key& key);
   void ParseHostFields(const toml::table& table, const std::string& path,
                        HostSettings* host);
@@ -297,6 +306,7 @@ void Validator::ParseDocument(const toml::table& root) {
   if (const toml::node* n = root.get("mirror")) ParseMirrors(*n);
   if (const toml::node* n = root.get("host")) ParseHosts(*n);
   if (const toml::node* n = root.get("import")) ParseImport(*n);
+  if (const toml::node* n = root.get("credentials")) ParseCredentials(*n);
 }
 
 // ---- [server] ---------------------------------------------------------------
@@ -618,16 +628,86 @@ void Validator::ParseImport(const toml::node& node) {
     if (n == nullptr) continue;
     std::string key = absl::StrCat("[import].", p.key);
     std::optional<std::string> value = String(*n, key);
-    if (!value) continue;
-    if (value->empty() || value->front() != '/') {
-      Error(n->source(), key,
-            absl::StrCat(Quote(*value),
-                         " must be an absolute path; write e.g. "
-                         "\"/etc/rancher/k3s/registries.yaml\""));
-      continue;
-    }
+    if (!value || !AbsolutePath(*n, key, *value, "/etc/rancher/k3s/registries.yaml")) continue;
     Remember(key, *n);
     *p.out = *value;
+  }
+}
+
+bool Validator::AbsolutePath(const toml::node& node, const std::string& key,
+                             const std::string& value, absl::string_view example) {
+  if (!value.empty() && value.front() == '/') return true;
+  Error(node.source(), key,
+        absl::StrCat(Quote(value), " must be an absolute path; write e.g. \"", example, "\""));
+  return false;
+}
+
+// ---- [credentials] ------------------------------------------------------------
+
+void Validator::ParseCredentials(const toml::node& node) {
+  const toml::table* table = Table(node, "credentials", "write a [credentials] section");
+  if (table == nullptr) return;
+  CheckKeys(*table, "[credentials]", kCredentialsKeys);
+  CredentialsSettings& c = parsed_.config.credentials;
+  if (const toml::node* n = table->get("docker_config")) {
+    const std::string key = "[credentials].docker_config";
+    if (const toml::array* list = n->as_array()) {
+      for (const toml::node& item : *list) {
+        std::optional<std::string> path = String(item, key);
+        if (path && AbsolutePath(item, key, *path, "/var/lib/kubelet/config.json")) {
+          c.docker_config.push_back(*path);
+        }
+      }
+    } else {
+      Error(n->source(), key,
+            absl::StrCat("expected an array of paths, got ", TypeName(n->type()),
+                         "; write e.g. [\"/var/lib/kubelet/config.json\"]"));
+    }
+  }
+  struct {
+    absl::string_view key;
+    std::string* out;
+    absl::string_view example;
+  } paths[] = {{"provider_config", &c.provider_config, "/etc/kubernetes/credential-provider.yaml"},
+               {"provider_bin_dir", &c.provider_bin_dir, "/usr/libexec/kubernetes/kubelet-plugins/credential-provider/exec"}};
+  for (auto& p : paths) {
+    const toml::node* n = table->get(S(p.key));
+    if (n == nullptr) continue;
+    const std::string key = absl::StrCat("[credentials].", p.key);
+    std::optional<std::string> value = String(*n, key);
+    if (value && AbsolutePath(*n, key, *value, p.example)) *p.out = *value;
+  }
+  if (c.provider_config.empty() != c.provider_bin_dir.empty()) {
+    Error(table->source(), "[credentials]",
+          "provider_config and provider_bin_dir go together (the kubelet's "
+          "--image-credential-provider-config and -bin-dir); set both or neither");
+  }
+  struct {
+    absl::string_view key;
+    absl::Duration* out;
+  } durations[] = {{"helper_timeout", &c.helper_timeout},
+                   {"provider_timeout", &c.provider_timeout},
+                   {"verify_timeout", &c.verify_timeout}};
+  for (auto& d : durations) {
+    if (const toml::node* n = table->get(S(d.key))) {
+      if (auto v = Duration(*n, absl::StrCat("[credentials].", d.key))) *d.out = *v;
+    }
+  }
+  if (const toml::node* n = table->get("verify_kubelet_credentials")) {
+    const std::string key = "[credentials].verify_kubelet_credentials";
+    if (std::optional<std::string> mode = String(*n, key)) {
+      if (*mode == "require") {
+        c.verify_kubelet_credentials = VerifyKubeletCredentials::kRequire;
+      } else if (*mode == "when-reachable") {
+        c.verify_kubelet_credentials = VerifyKubeletCredentials::kWhenReachable;
+      } else if (*mode == "off") {
+        c.verify_kubelet_credentials = VerifyKubeletCredentials::kOff;
+      } else {
+        Error(n->source(), key,
+              absl::StrCat(Quote(*mode),
+                           " is not a mode; write \"require\", \"when-reachable\" or \"off\""));
+      }
+    }
   }
 }
 
@@ -715,6 +795,11 @@ void Validator::ParseHostFields(const toml::table& table,
   }
   if (const toml::node* n = table.get("hedge_after")) {
     if (auto d = Duration(*n, path + ".hedge_after", true)) host->hedge_after = *d;
+  }
+  if (const toml::node* n = table.get("forward_kubelet_credentials")) {
+    if (auto b = Bool(*n, path + ".forward_kubelet_credentials")) {
+      host->forward_kubelet_credentials = *b;
+    }
   }
 }
 

@@ -120,6 +120,7 @@ MirrorPullInterceptor::Impl::Impl(MirrorPullOptions options)
   env_.cri = cri_.get();
   env_.images = images_.get();
   env_.channel = options_.backend;
+  env_.credential_check = options_.credential_check;
   // Before any pull starts: a sweep must never race a pull's own records.
   SweepAtStartUp();
   internal::PullQueue::Options queue;
@@ -195,6 +196,8 @@ absl::StatusOr<internal::PullInput> MirrorPullInterceptor::Impl::Prepare(
   input.namespace_ = server.namespace_;
   input.pull_timeout = server.pull_timeout;
   input.deadline = absl::Now() + server.pull_timeout;
+  input.verify_mode = compiled->config().credentials.verify_kubelet_credentials;
+  input.verify_timeout = compiled->config().credentials.verify_timeout;
   return input;
 }
 

@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "config/config_store.h"
 #include "plugin/pull_interceptor.h"
+#include "relay/credential_check.h"
 #include "relay/session_store.h"
 
 namespace crimirror::plugin {
@@ -54,6 +55,9 @@ struct MirrorPullOptions {
   // Pulls that may wait for a worker (identical pulls joining one count
   // once); one more is refused with RESOURCE_EXHAUSTED.
   int max_queued_pulls = 256;
+  // Checks the kubelet's credentials at the upstream before serving from
+  // mirrors ([credentials] verify_kubelet_credentials); null: never.
+  const relay::KubeletCredentialCheck* credential_check = nullptr;
 };
 
 class MirrorPullInterceptor final : public PullInterceptor {

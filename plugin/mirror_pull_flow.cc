@@ -1,4 +1,5 @@
 #include "plugin/mirror_pull_flow.h"
+#include "plugin/mirror_pull_verify.h"
 
 #include <algorithm>
 #include <utility>
@@ -233,6 +234,10 @@ absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& i
                                           const PullControl& control) {
   absl::StatusOr<std::optional<relay::KubeletAuth>> auth = KubeletAuthFrom(input.request.auth());
   if (!auth.ok()) return auth.status();
+  if (*auth) {
+    absl::Status verified = VerifyKubeletCredentials(env.credential_check, input, **auth);
+    if (!verified.ok()) return verified;
+  }
   resolver::EndpointPlan plan = input.plan;
   std::vector<std::string> history;
   for (int attempt = 1;; ++attempt) {

@@ -14,6 +14,8 @@
 #include "absl/time/time.h"
 #include "containerd/images.grpc.pb.h"
 #include "cri/api.grpc.pb.h"
+#include "config/config.h"
+#include "relay/credential_check.h"
 #include "relay/session_store.h"
 #include "resolver/endpoint_plan.h"
 
@@ -38,6 +40,8 @@ struct PullEnv {
   containerd::services::images::v1::Images::StubInterface* images = nullptr;
   // The backend channel, for the containerd content API (ingest cleanup).
   std::shared_ptr<grpc::Channel> channel;
+  // The kubelet's credential check (KEP-2535); null: none.
+  const relay::KubeletCredentialCheck* credential_check = nullptr;
 };
 
 // One pull to run.
@@ -52,6 +56,9 @@ struct PullInput {
   // End of the whole pull's budget: start + pull_timeout. The callers'
   // deadlines come from PullControl::deadline.
   absl::Time deadline;
+  // [credentials] verify_kubelet_credentials and verify_timeout.
+  config::VerifyKubeletCredentials verify_mode = config::VerifyKubeletCredentials::kOff;
+  absl::Duration verify_timeout = absl::Seconds(5);
 };
 
 // The kubelet's AuthConfig as the relay offers it upstream: a registry_token

@@ -34,11 +34,6 @@
 
 namespace crimirror::relay {
 
-// Synthetic header added to a 401 response whose challenge could not be
-// answered (token realm down, no credentials...), carrying the reason
-// (never a secret) so the relay can record why it moved on.
-inline constexpr std::string_view kAuthErrorHeader = "X-Cri-Mirror-Auth-Error";
-
 class CurlUpstream : public Upstream {
  public:
   struct Options {

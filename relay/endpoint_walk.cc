@@ -17,10 +17,6 @@
 namespace crimirror::relay {
 namespace {
 
-// Set by CurlUpstream (kAuthErrorHeader in relay/curl_upstream.h) on a 401
-// whose challenge it could not answer, with the reason (never a secret).
-constexpr char kUpstreamAuthErrorHeader[] = "X-Cri-Mirror-Auth-Error";
-
 std::string Method(const FetchRequest& request) { return request.head ? "HEAD" : "GET"; }
 
 std::string UpstreamUrl(const resolver::Endpoint& endpoint, const Route& route) {
@@ -184,12 +180,7 @@ UpstreamRequest EndpointWalk::BuildRequest(const SessionState& session,
   up.url = UpstreamUrl(endpoint, request.route);
   up.headers = request.forward_headers;
   up.host_settings = endpoint.host_settings;
-  if (config::ConfigPtr config = session.plan().config) {
-    up.host_lookup = [config](std::string_view host_port) -> std::optional<config::HostSettings> {
-      const config::HostSettings* host = config->FindHost(host_port);
-      return host == nullptr ? std::nullopt : std::optional<config::HostSettings>(*host);
-    };
-  }
+  up.LookUpHostsIn(session.plan().config);
   up.repository = endpoint.repository;
   if (endpoint.kind == resolver::EndpointKind::kUpstream && session.kubelet_auth()) {
     up.fallback_credentials = *session.kubelet_auth();
@@ -220,7 +211,7 @@ absl::StatusOr<Fetched> EndpointWalk::TryEndpoint(const FetchRequest& request,
   if (status == 401 || status == 403) {
     std::string why;
     if (std::optional<std::string> reason =
-            FirstHeaderValue((*opened)->headers(), kUpstreamAuthErrorHeader)) {
+            FirstHeaderValue((*opened)->headers(), kAuthErrorHeader)) {
       why = absl::StrCat(": ", log::Excerpt(*reason));  // registry-sent (issue 10 defect 11)
     }
     return absl::PermissionDeniedError(absl::StrCat("HTTP ", status, " after authentication", why,

@@ -82,7 +82,7 @@ std::size_t HedgedFetcher::helpers_running() const {
 void HedgedFetcher::Launch(const std::shared_ptr<Race>& race, std::size_t index) const {
   std::list<Tracker::Helper> done = tracker_->TakeDone();
   Tracker::JoinAll(done);
-  absl::MutexLock lock(&tracker_->mu);
+  absl::MutexLock launching(&tracker_->mu);
   ++tracker_->running;
   tracker_->helpers.emplace_back();
   Tracker::Helper* self = &tracker_->helpers.back();  // list nodes stay put

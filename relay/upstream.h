@@ -44,6 +44,15 @@ struct UpstreamRequest {
   // endpoint's own origin gets `host_settings`. Empty function or nullopt:
   // defaults (system CAs, verification on, no client cert, 5 s / 15 s).
   std::function<std::optional<config::HostSettings>(std::string_view host_port)> host_lookup;
+  // Fills `host_lookup` from a config snapshot (kept alive by the function);
+  // a null snapshot leaves it empty.
+  void LookUpHostsIn(config::ConfigPtr config) {
+    if (config == nullptr) return;
+    host_lookup = [config](std::string_view host_port) -> std::optional<config::HostSettings> {
+      const config::HostSettings* host = config->FindHost(host_port);
+      return host == nullptr ? std::nullopt : std::optional<config::HostSettings>(*host);
+    };
+  }
   // Repository on that endpoint, for the token scope "repository:<r>:pull".
   std::string repository;
   // Credentials from the kubelet's AuthConfig for this pull, used when the
@@ -56,6 +65,11 @@ struct UpstreamRequest {
   // response's Read() then return Cancelled within about 50 ms. Null: never.
   std::shared_ptr<std::atomic<bool>> cancel;
 };
+
+// Synthetic header an Upstream adds to a 401 response whose challenge it
+// could not answer (token realm down, no credentials...), carrying the
+// reason (never a secret) so the relay can record why it moved on.
+inline constexpr std::string_view kAuthErrorHeader = "X-Cri-Mirror-Auth-Error";
 
 // A response whose headers have arrived. Not thread-safe; one reader.
 class UpstreamResponse {

@@ -17,6 +17,7 @@
 #include "plugin/backend_channel.h"
 #include "plugin/mirror_pull.h"
 #include "plugin/server.h"
+#include "relay/credential_check.h"
 #include "relay/curl_upstream.h"
 #include "relay/endpoint_health.h"
 #include "relay/relay_server.h"
@@ -37,6 +38,7 @@ struct Daemon {
   std::unique_ptr<relay::SessionStore> sessions;
   std::unique_ptr<relay::EndpointHealth> health;
   std::unique_ptr<relay::CurlUpstream> upstream;
+  std::unique_ptr<relay::KubeletCredentialCheck> credential_check;
   std::unique_ptr<relay::RelayServer> relay;
   std::unique_ptr<plugin::MirrorPullInterceptor> interceptor;
   std::unique_ptr<plugin::Server> server;
@@ -73,6 +75,7 @@ absl::Status StartRelay(const config::ServerSettings& server, Daemon* d) {
       relay::CurlUpstream::Create(relay::CurlUpstream::Options{});
   if (!upstream.ok()) return upstream.status();
   d->upstream = std::move(*upstream);
+  d->credential_check = std::make_unique<relay::KubeletCredentialCheck>(d->upstream.get());
   relay::RelayServer::Options options;
   options.listen = server.relay;
   options.upstream = d->upstream.get();
@@ -105,6 +108,7 @@ absl::Status StartServer(const CommandLine& cl, const config::ServerSettings& se
   pull.sessions = d->sessions.get();
   pull.relay_address = d->relay->address();
   pull.backend = *backend;
+  pull.credential_check = d->credential_check.get();
   absl::StatusOr<std::unique_ptr<plugin::MirrorPullInterceptor>> interceptor =
       plugin::MirrorPullInterceptor::Create(std::move(pull));
   if (!interceptor.ok()) return interceptor.status();

@@ -146,6 +146,9 @@ struct ServerSettings {
   std::vector<std::string> ensure_images;
   absl::Duration ensure_interval = absl::Minutes(1);
   absl::Duration ensure_timeout = absl::Minutes(1);
+  // Prometheus /metrics listener ("127.0.0.1:9098"); empty: off. Read at
+  // start-up only.
+  std::string metrics;
 };
 
 struct Config {

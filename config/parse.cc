@@ -53,7 +53,8 @@ const KeyList kServerKeys = {"listen",
                              "ensure_sandbox_image",
                              "ensure_images",
                              "ensure_interval",
-                             "ensure_timeout"};
+                             "ensure_timeout",
+                             "metrics"};
 const KeyList kMirrorKeys = {"registry", "endpoints", "fallback_to_upstream",
                              "pull_from_mirror", "rewrite", "blocked"};
 const KeyList kImportKeys = {"containerd_hosts_dir", "containerd_config",
@@ -184,6 +185,7 @@ class Validator {
                           std::string* out);
   void ParseRelay(const toml::node& node);
   void ParseEnsureImages(const toml::node& node);
+  void ParseMetrics(const toml::node& node);
   void ParseMirrors(const toml::node& node);
   void ParseMirror(const toml::table& table, size_t index);
   void ParseRegistry(const toml::table& table, const std::string& path,
@@ -336,6 +338,7 @@ void Validator::ParseServer(const toml::node& node) {
     }
   }
   if (const toml::node* n = table->get("relay")) ParseRelay(*n);
+  if (const toml::node* n = table->get("metrics")) ParseMetrics(*n);
   struct {
     absl::string_view key;
     absl::Duration* out;
@@ -395,6 +398,26 @@ void Validator::ParseRelay(const toml::node& node) {
     return;
   }
   parsed_.config.server.relay = *value;
+}
+
+// An IP literal (or localhost) and a port; "" turns metrics off. The bind
+// itself is checked when the daemon starts.
+void Validator::ParseMetrics(const toml::node& node) {
+  constexpr absl::string_view kKey = "[server].metrics";
+  std::optional<std::string> value = String(node, kKey);
+  if (!value || value->empty()) return;
+  absl::StatusOr<HostAndPort> split = SplitHostPort(*value, /*allow_zero_port=*/true);
+  const bool ip_literal =
+      split.ok() && (split->host == "localhost" || absl::StartsWith(split->host, "[") ||
+                     split->host.find_first_not_of("0123456789.") == std::string::npos);
+  if (!split.ok() || !split->has_port || !ip_literal) {
+    Error(node.source(), kKey,
+          absl::StrCat(Quote(*value),
+                       " must be IP:PORT (an address of this machine, loopback unless "
+                       "scraped from elsewhere), e.g. \"127.0.0.1:9098\"; \"\" turns metrics off"));
+    return;
+  }
+  parsed_.config.server.metrics = *value;
 }
 
 // Only the shape: references are parsed (resolver/, above config/) when the

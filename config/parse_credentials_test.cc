@@ -89,5 +89,19 @@ TEST(ParseCredentialsTest, Rejections) {
   }
 }
 
+// [server] metrics (issue 11) lives here too: one small table of cases.
+TEST(ParseMetricsTest, AcceptedAndRejected) {
+  auto parsed = ParseConfig("[server]\nmetrics = \"127.0.0.1:9098\"\n", "c.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.server.metrics, "127.0.0.1:9098");
+  EXPECT_TRUE(ParseConfig("", "c.toml")->config.server.metrics.empty());
+  for (const char* bad : {"9098", "metrics.example:9098", "127.0.0.1", "1"}) {
+    auto refused = ParseConfig(absl::StrCat("[server]\nmetrics = \"", bad, "\"\n"), "c.toml");
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_THAT(std::string(refused.status().message()),
+                HasSubstr("[server].metrics: \"" + std::string(bad) + "\" must be IP:PORT"));
+  }
+}
+
 }  // namespace
 }  // namespace crimirror::config

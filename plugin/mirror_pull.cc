@@ -9,11 +9,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "cri/api.grpc.pb.h"
 #include "log/echo.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "plugin/mirror_pull_flow.h"
 #include "plugin/mirror_pull_naming.h"
 #include "plugin/pull_queue.h"
@@ -217,7 +219,17 @@ bool MirrorPullInterceptor::Impl::Pull(const grpc::ByteBuffer& request, PullCall
 
 internal::PullAnswer MirrorPullInterceptor::Impl::Run(const internal::PullInput& input,
                                                       const internal::PullControl& control) {
+  const absl::Time start = absl::Now();
   absl::StatusOr<std::string> image_ref = internal::RunMirrorPull(env_, input, control);
+  static metrics::Family& pulls = metrics::Registry::Default().Counter(
+      "cri_mirror_pulls_total", "Pulls through mirror rules, by rule and result (gRPC code).",
+      {"rule", "result"});
+  static metrics::Family& duration = metrics::Registry::Default().Histogram(
+      "cri_mirror_pull_duration_seconds", "Time of pulls through mirror rules, by rule.",
+      {"rule"}, metrics::DurationBuckets());
+  pulls.Add({input.plan.matched_rule,
+             absl::AsciiStrToLower(absl::StatusCodeToString(image_ref.status().code()))});
+  duration.Observe({input.plan.matched_rule}, absl::ToDoubleSeconds(absl::Now() - start));
   if (!image_ref.ok()) {
     log::Warning(log::Shorten(image_ref.status().message()));
     return {ToGrpc(image_ref.status()), grpc::ByteBuffer()};

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "metrics/metrics.h"
 #include "log/log.h"
 
 namespace crimirror::plugin::mirror_pull_internal {
@@ -21,6 +22,12 @@ absl::Status VerifyKubeletCredentials(const relay::KubeletCredentialCheck* check
   }
   const std::string ref = input.plan.reference.Canonical();
   const relay::CheckResult result = check->Check(input.plan, kubelet, input.verify_timeout);
+  static metrics::Family& checks = metrics::Registry::Default().Counter(
+      "cri_mirror_kubelet_credential_checks_total",
+      "Checks of the kubelet's credentials at the image's registry (KEP-2535), by verdict.",
+      {"verdict"});
+  static constexpr const char* kVerdicts[] = {"accepted", "refused", "unverified", "no_upstream"};
+  checks.Add({kVerdicts[static_cast<int>(result.verdict)]});
   switch (result.verdict) {
     case relay::CheckVerdict::kNoUpstream:
       return absl::OkStatus();

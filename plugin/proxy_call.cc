@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "metrics/metrics.h"
 
 namespace crimirror::plugin {
 namespace {
@@ -26,7 +27,8 @@ ProxyCall::ProxyCall(grpc::GenericCallbackServerContext* server_context,
       stub_(stub),
       backend_target_(std::move(backend_target)),
       interceptor_(interceptor),
-      unary_(unary) {
+      unary_(unary),
+      start_(absl::Now()) {
   StartRead(&request_);
 }
 
@@ -197,7 +199,21 @@ void ProxyCall::OnCancel() {
   if (client_context_) client_context_->TryCancel();
 }
 
-void ProxyCall::OnDone() { Unref(); }
+void ProxyCall::OnDone() {
+  // Known methods by name; anything else (streams, methods added later)
+  // as "other": the label never takes arbitrary request text.
+  static metrics::Family& latency = metrics::Registry::Default().Histogram(
+      "cri_mirror_cri_call_duration_seconds",
+      "CRI ImageService calls served (proxied or intercepted), by method.", {"method"},
+      metrics::DurationBuckets());
+  std::string method = "other";
+  if (unary_) {
+    const std::string& full = server_context_->method();
+    method = full.substr(full.rfind('/') + 1);
+  }
+  latency.Observe({method}, absl::ToDoubleSeconds(absl::Now() - start_));
+  Unref();
+}
 
 void ProxyCall::Unref() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;

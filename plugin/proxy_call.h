@@ -26,6 +26,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "plugin/pull_interceptor.h"
 
 namespace crimirror::plugin {
@@ -82,6 +83,8 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   const std::string backend_target_;
   PullInterceptor* const interceptor_;
   const bool unary_;
+  // For the CRI latency histogram (metrics): when the call arrived.
+  const absl::Time start_;
 
   // Two owners: the server reactor (until OnDone) and the upstream reactor
   // (until its OnDone, or from the start when no upstream is ever made).

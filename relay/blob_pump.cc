@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "relay/http_headers.h"
 
 namespace crimirror::relay {
@@ -119,6 +120,10 @@ absl::StatusOr<std::size_t> BlobPump::Fill(char* buf, std::size_t max) {
     } else {
       const std::size_t got = std::min(*n, want);
       delivered_ += got;
+      static metrics::Family& bytes = metrics::Registry::Default().Counter(
+          "cri_mirror_relayed_bytes_total", "Blob bytes relayed to containerd, by endpoint.",
+          {"endpoint"});
+      bytes.Add({fetched_.endpoint.base_url}, static_cast<double>(got));
       rounds_without_progress_ = 0;
       return got;
     }

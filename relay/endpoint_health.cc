@@ -73,6 +73,16 @@ std::size_t EndpointHealth::size() const {
   return states_.size();
 }
 
+std::vector<EndpointHealth::HostState> EndpointHealth::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<HostState> out;
+  out.reserve(states_.size());
+  for (const auto& [host, state] : states_) {
+    out.push_back(HostState{host, state.consecutive_failures, state.until});
+  }
+  return out;
+}
+
 bool EndpointHealth::IsBackedOff(std::string_view host) const {
   return now_() < BackedOffUntil(host);
 }

@@ -68,6 +68,15 @@ class EndpointHealth {
   // Hosts remembered (backed off or not yet forgotten); for tests.
   std::size_t size() const;
 
+  // Each remembered host's consecutive connection failures and back-off
+  // end (for metrics and status).
+  struct HostState {
+    std::string host;
+    int consecutive_failures = 0;
+    absl::Time until = absl::InfinitePast();
+  };
+  std::vector<HostState> Snapshot() const;
+
  private:
   struct State {
     int consecutive_failures = 0;

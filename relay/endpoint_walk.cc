@@ -6,10 +6,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "log/echo.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "relay/digest_verifier.h"
 #include "relay/hedged_fetch.h"
 #include "relay/http_headers.h"
@@ -158,6 +160,12 @@ absl::StatusOr<Fetched> EndpointWalk::Fetch(SessionState& session,
       session.ExcludeEndpoint(endpoint.base_url);
     }
     const std::string reason(status.message());
+    static metrics::Family& fallbacks = metrics::Registry::Default().Counter(
+        "cri_mirror_fallbacks_total",
+        "Requests an endpoint failed, moving the walk to the next endpoint (or ending it), "
+        "by endpoint and reason (gRPC code of the failure).",
+        {"endpoint", "reason"});
+    fallbacks.Add({endpoint.base_url, absl::AsciiStrToLower(absl::StatusCodeToString(status.code()))});
     reasons.push_back(absl::StrCat(endpoint.base_url, ": ", reason));
     session.RecordAttempt(Attempt{endpoint.base_url, what, reason});
     if (!absl::IsNotFound(status)) all_not_found = false;
@@ -200,6 +208,12 @@ absl::StatusOr<Fetched> EndpointWalk::TryEndpoint(const FetchRequest& request,
                                                   const resolver::Endpoint& endpoint,
                                                   const UpstreamRequest& up) const {
   absl::StatusOr<UpstreamResponsePtr> opened = upstream_->Open(up);
+  static metrics::Family& requests = metrics::Registry::Default().Counter(
+      "cri_mirror_relay_requests_total",
+      "Requests the relay sent to endpoints, by endpoint, kind and HTTP status class.",
+      {"endpoint", "kind", "class"});
+  requests.Add({endpoint.base_url, request.route.kind == RouteKind::kManifest ? "manifest" : "blob",
+                metrics::StatusClass(opened.ok() ? (*opened)->status() : 0)});
   if (!opened.ok()) {
     if (EndpointHealth::IsConnectionFailure(opened.status())) health_->RecordFailure(endpoint.host);
     return absl::Status(opened.status().code(), Reason(opened.status()));

@@ -18,6 +18,8 @@ packages=(
   iproute2 procps
   # systemd-analyze (test of systemd/), dpkg-shlibdeps (cpack -G DEB and its test)
   systemd dpkg-dev
+  # promtool: the metrics test checks the /metrics exposition with it
+  prometheus
   # structure test of deploy/ manifests
   python3-yaml
 )

@@ -22,6 +22,7 @@
 #include "relay/endpoint_health.h"
 #include "relay/relay_server.h"
 #include "relay/session_store.h"
+#include "src/daemon_metrics.h"
 #include "src/serve_loop.h"
 
 namespace crimirror::cli {
@@ -43,6 +44,8 @@ struct Daemon {
   std::unique_ptr<plugin::MirrorPullInterceptor> interceptor;
   std::unique_ptr<plugin::Server> server;
   std::unique_ptr<node::ImageEnsurer> ensurer;
+  std::unique_ptr<DaemonCollectors> collectors;
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
   // The ensurer as the config watcher's thread sees it (set once started).
   std::atomic<node::ImageEnsurer*> reload_ensurer{nullptr};
 };
@@ -53,10 +56,11 @@ absl::Status StartConfig(const CommandLine& cl, Daemon* d) {
                                   importer::LoadConfigWithImports);
   if (!store.ok()) return store.status();
   d->config_store = std::move(*store);
+  RecordConfigLoad(absl::OkStatus(), d->config_store->path());
   for (const config::Warning& w : d->config_store->Warnings()) log::Warning(w.message);
   absl::StatusOr<std::unique_ptr<config::ConfigWatcher>> watcher =
       config::ConfigWatcher::Create(d->config_store.get(), [d](const absl::Status& status) {
-        LogReload(status);
+        LogReload(status, d->config_store->path());
         if (node::ImageEnsurer* ensurer = d->reload_ensurer.load()) ensurer->Trigger();
       });
   if (watcher.ok()) {
@@ -146,6 +150,19 @@ absl::Status StartEnsurer(Daemon* d) {
   return absl::OkStatus();
 }
 
+// [server] metrics: read at start-up only (a reload that changes it says so
+// in the README; restart to move the listener).
+absl::Status StartMetrics(const config::ServerSettings& server, Daemon* d) {
+  d->collectors = std::make_unique<DaemonCollectors>(d->health.get(), d->ensurer.get(),
+                                                     CRI_MIRROR_VERSION);
+  absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> started =
+      StartMetricsServer(server.metrics);
+  if (!started.ok()) return started.status();
+  d->metrics_server = std::move(*started);
+  if (d->metrics_server) log::Info("metrics at http://", d->metrics_server->address(), "/metrics");
+  return absl::OkStatus();
+}
+
 // Blocks the signals we handle in every thread (gRPC's threads inherit the
 // mask), so that sigwait() in the main thread is their only receiver.
 sigset_t BlockHandledSignals() {
@@ -167,6 +184,7 @@ int RunDaemon(const CommandLine& cl) {
   if (status.ok()) status = StartRelay(d.config_store->Current()->server, &d);
   if (status.ok()) status = StartServer(cl, d.config_store->Current()->server, &d);
   if (status.ok()) status = StartEnsurer(&d);
+  if (status.ok()) status = StartMetrics(d.config_store->Current()->server, &d);
   if (!status.ok()) {
     log::Error("cannot start: ", status.message());
     return 1;
@@ -175,6 +193,8 @@ int RunDaemon(const CommandLine& cl) {
   if (!notifier.settings().warning.empty()) log::Warning(notifier.settings().warning);
   ServeUntilStopped(signals, {d.config_store.get(), d.ensurer.get(), &notifier,
                               absl::StrCat("unix://", d.server->socket_path())});
+  d.metrics_server.reset();
+  d.collectors.reset();
   d.watcher.reset();
   d.reload_ensurer = nullptr;
   d.ensurer.reset();

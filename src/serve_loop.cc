@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "log/log.h"
+#include "src/daemon_metrics.h"
 
 namespace crimirror::cli {
 namespace {
@@ -52,7 +53,7 @@ void Reload(const ServeLoopParts& parts, bool ready) {
   log::Info("SIGHUP: reloading ", parts.config_store->path());
   absl::Status sent = ready ? parts.notifier->Reloading() : absl::OkStatus();
   if (!sent.ok()) log::Warning(sent.message());
-  LogReload(parts.config_store->Reload());
+  LogReload(parts.config_store->Reload(), parts.config_store->path());
   if (parts.ensurer != nullptr) parts.ensurer->Trigger();
   if (ready) sent = parts.notifier->Ready(absl::StrCat("serving ", parts.serving));
   if (!sent.ok()) log::Warning(sent.message());
@@ -71,7 +72,8 @@ int WaitForSignal(const sigset_t& signals, std::optional<absl::Duration> timeout
 
 }  // namespace
 
-void LogReload(const absl::Status& status) {
+void LogReload(const absl::Status& status, const std::string& path) {
+  RecordConfigLoad(status, path);
   if (status.ok()) {
     log::Info("config reloaded");
   } else {

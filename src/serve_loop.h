@@ -32,6 +32,6 @@ struct ServeLoopParts {
 void ServeUntilStopped(const sigset_t& signals, const ServeLoopParts& parts);
 
 // Logs a reload result (the last good config stays on failure).
-void LogReload(const absl::Status& status);
+void LogReload(const absl::Status& status, const std::string& path);
 
 }  // namespace crimirror::cli

@@ -2,8 +2,6 @@
 
 #include <fnmatch.h>
 
-#include <algorithm>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -97,12 +95,6 @@ bool KeyMatches(const RegistryKey& key, const RegistryKey& image) {
   if (key.path.empty()) return true;
   if (!absl::StartsWith(image.path, key.path)) return false;
   return image.path.size() == key.path.size() || image.path[key.path.size()] == '/';
-}
-
-void SortMostSpecificFirst(std::vector<RegistryKey>& keys) {
-  std::stable_sort(keys.begin(), keys.end(), [](const RegistryKey& a, const RegistryKey& b) {
-    return a.Spelling() > b.Spelling();
-  });
 }
 
 }  // namespace crimirror::credentials

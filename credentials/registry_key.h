@@ -10,8 +10,8 @@
 // matches an image when both hosts have the same number of dot-separated
 // parts and each part matches (a part may be a glob, `*.example.com`), the
 // ports are equal (a key without a port only matches an image without one),
-// and the key's path is a prefix of the image's path. Keys are tried most
-// specific first (the kubelet's reverse string order). One deliberate
+// and the key's path is a prefix of the image's path. Callers try keys most
+// specific first: the kubelet's reverse order of Spelling(). One deliberate
 // difference: the path prefix must end at a '/' boundary ("host/team"
 // does not match "host/teamx/app"), so a credential never reaches a
 // repository it was not written for. docker.io, index.docker.io and
@@ -20,7 +20,6 @@
 
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -48,9 +47,5 @@ absl::StatusOr<RegistryKey> ParseRegistryKey(std::string_view key);
 // Whether `key` applies to `image` (an image parsed with ParseRegistryKey
 // from "registry/repository"), by the rules in the banner.
 bool KeyMatches(const RegistryKey& key, const RegistryKey& image);
-
-// Orders keys most specific first (reverse of their spellings, as the
-// kubelet does), in place; stable for equal spellings.
-void SortMostSpecificFirst(std::vector<RegistryKey>& keys);
 
 }  // namespace crimirror::credentials

@@ -21,6 +21,7 @@
 #include "relay/endpoint_health.h"
 #include "relay/relay_server.h"
 #include "relay/session_store.h"
+#include "src/load_config.h"
 #include "src/serve_loop.h"
 
 namespace crimirror::cli {
@@ -48,7 +49,7 @@ struct Daemon {
 absl::Status StartConfig(const CommandLine& cl, Daemon* d) {
   absl::StatusOr<std::unique_ptr<config::ConfigStore>> store =
       config::ConfigStore::Create(cl.config_path, /*missing_ok=*/!cl.config_path_given,
-                                  importer::LoadConfigWithImports);
+                                  LoadDaemonConfig);
   if (!store.ok()) return store.status();
   d->config_store = std::move(*store);
   for (const config::Warning& w : d->config_store->Warnings()) log::Warning(w.message);

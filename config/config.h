@@ -18,6 +18,10 @@
 #include "absl/time/time.h"
 #include "config/secret.h"
 
+namespace crimirror::credentials {
+class CredentialSource;  // credentials/credential_source.h
+}  // namespace crimirror::credentials
+
 namespace crimirror::config {
 
 // Which references a rule's mirror endpoints may serve. Upstream endpoints
@@ -160,6 +164,11 @@ struct Config {
   // Files the loaded config was built from besides the main file (imported
   // files and directories); the watcher reloads when one of them changes.
   std::vector<std::string> watched_paths;
+  // The credential sources built from `credentials` when the config was
+  // loaded (credentials::BuildSources; the daemon's loader sets it), kept
+  // with the snapshot so a reload rebuilds them and one pull sees one set.
+  // Null: none (a parsed-only config, tests).
+  std::shared_ptr<const credentials::CredentialSource> credential_sources;
 
   // The settings for `host_port`, or nullptr when there is no [host] table.
   const HostSettings* FindHost(std::string_view host_port) const;

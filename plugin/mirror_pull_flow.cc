@@ -184,12 +184,14 @@ absl::Status Name(const PullEnv& env, const PullInput& input,
 
 }  // namespace
 
-absl::StatusOr<std::optional<relay::KubeletAuth>> KubeletAuthFrom(
+namespace {
+
+absl::StatusOr<std::optional<auth::Credentials>> KubeletCredentialsFrom(
     const runtime::v1::AuthConfig& auth) {
   if (!auth.registry_token().empty() || !auth.identity_token().empty()) {
     // Docker's order: a registry token is used as is; an identity token
     // (with the username, if any) drives the OAuth2 refresh flow.
-    relay::KubeletAuth tokens;
+    auth::Credentials tokens;
     tokens.username = auth.username();
     tokens.identity_token = config::Secret(auth.identity_token());
     tokens.registry_token = config::Secret(auth.registry_token());
@@ -212,6 +214,18 @@ absl::StatusOr<std::optional<relay::KubeletAuth>> KubeletAuthFrom(
   }
   return auth::BasicCredentials(decoded.substr(0, colon),
                                 config::Secret(decoded.substr(colon + 1)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<relay::KubeletAuth>> KubeletAuthFrom(
+    const runtime::v1::AuthConfig& auth) {
+  absl::StatusOr<std::optional<auth::Credentials>> credentials = KubeletCredentialsFrom(auth);
+  if (!credentials.ok()) return credentials.status();
+  if (!*credentials) return std::nullopt;
+  // The registry the kubelet says the credential is for: the relay sends
+  // it only to endpoints of that registry (relay/endpoint_credentials.h).
+  return relay::KubeletAuth{**std::move(credentials), auth.server_address()};
 }
 
 resolver::EndpointPlan PlanWithout(const resolver::EndpointPlan& plan,

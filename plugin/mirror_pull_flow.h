@@ -64,7 +64,8 @@ struct PullInput {
 // The kubelet's AuthConfig as the relay offers it upstream: a registry_token
 // and/or identity_token (with the username) when present, else username and
 // password, else the decoded `auth` ("user:password" in base64). nullopt
-// when it carries none of these. InvalidArgument when `auth` is not base64 of
+// when it carries none of these. `server_address` is kept: the relay sends
+// the credential only to endpoints of the registry it names. InvalidArgument when `auth` is not base64 of
 // "user:password" (the message does not quote it).
 absl::StatusOr<std::optional<relay::KubeletAuth>> KubeletAuthFrom(
     const runtime::v1::AuthConfig& auth);

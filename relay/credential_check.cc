@@ -54,7 +54,7 @@ CheckResult KubeletCredentialCheck::Check(const resolver::EndpointPlan& plan,
   request.host_settings = TrustOnly(*upstream, timeout);
   request.LookUpHostsIn(plan.config);
   request.repository = upstream->repository;
-  request.fallback_credentials = kubelet;
+  request.kubelet_credentials = kubelet.credentials;
   request.stall_timeout = timeout;
   absl::StatusOr<UpstreamResponsePtr> opened = upstream_->Open(request);
   if (!opened.ok()) {

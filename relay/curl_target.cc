@@ -124,15 +124,17 @@ absl::StatusOr<HostContext> MakeHostContext(CurlUpstream::Shared& shared,
     ctx.settings = *std::move(settings);
     if (ctx.settings.authority.empty()) ctx.settings.authority = ctx.authority;
   }
-  if (ctx.credentials.empty() && request.fallback_credentials) {
-    ctx.credentials = *request.fallback_credentials;
+  if (request.kubelet_credentials && !request.kubelet_credentials->empty()) {
+    ctx.credentials = *request.kubelet_credentials;
+  } else if (ctx.credentials.empty() && request.source_credentials) {
+    ctx.credentials = *request.source_credentials;
   }
   if (auth::HasControlBytes(ctx.credentials.registry_token.Reveal())) {
     // Issue 10 defect 5: never split the Authorization header.
     return absl::InvalidArgumentError(absl::StrCat(
-        "the kubelet's registry_token for ", ctx.authority,
-        " contains control bytes (CR, LF, ...) and is not sent; fix the pull secret or "
-        "credential provider that produced it"));
+        "the registry_token for ", ctx.authority,
+        " contains control bytes (CR, LF, ...) and is not sent; fix the pull secret, docker "
+        "config or credential provider that produced it"));
   }
   return ctx;
 }

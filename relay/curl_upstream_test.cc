@@ -749,9 +749,9 @@ TEST_F(CurlUpstreamTest, BasicChallengeAnsweredWithAuthField) {
   EXPECT_EQ((*r)->status(), 200);
 }
 
-TEST_F(CurlUpstreamTest, BasicChallengeAnsweredWithFallbackCredentials) {
+TEST_F(CurlUpstreamTest, BasicChallengeAnsweredWithKubeletCredentials) {
   UpstreamRequest request = Request(ManifestUrl(*basic_));
-  request.fallback_credentials = auth::BasicCredentials(kUser, config::Secret(kPassword));
+  request.kubelet_credentials = auth::BasicCredentials(kUser, config::Secret(kPassword));
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)->status(), 200);
@@ -898,7 +898,7 @@ TEST_F(CurlUpstreamTest, KubeletRegistryTokenIsSentWithoutATokenFetch) {
   kubelet.registry_token =
       config::Secret(
           test_support::MintRegistryToken(token_key_, {"repository:library/demo:pull"}));
-  request.fallback_credentials = kubelet;
+  request.kubelet_credentials = kubelet;
   int hits_before = token_server_->hits();
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -907,7 +907,7 @@ TEST_F(CurlUpstreamTest, KubeletRegistryTokenIsSentWithoutATokenFetch) {
   EXPECT_EQ(token_server_->hits(), hits_before);
 
   kubelet.registry_token = config::Secret("not-a-token");
-  request.fallback_credentials = kubelet;
+  request.kubelet_credentials = kubelet;
   absl::StatusOr<UpstreamResponsePtr> refused = upstream_->Open(request);
   ASSERT_TRUE(refused.ok()) << refused.status();
   EXPECT_EQ((*refused)->status(), 401);
@@ -927,7 +927,7 @@ TEST_F(CurlUpstreamTest, KubeletRegistryTokenWithControlBytesIsRefused) {
         Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/manifests/v1"));
     auth::Credentials kubelet;
     kubelet.registry_token = config::Secret(token);
-    request.fallback_credentials = kubelet;
+    request.kubelet_credentials = kubelet;
     absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
@@ -967,7 +967,7 @@ TEST_F(CurlUpstreamTest, KubeletIdentityTokenUsesTheRefreshTokenFlow) {
   UpstreamRequest request = Request(ManifestUrl(*token_));
   auth::Credentials kubelet;
   kubelet.identity_token = config::Secret("kubelet-refresh-token");
-  request.fallback_credentials = kubelet;
+  request.kubelet_credentials = kubelet;
   request.host_lookup = RealmHosts();
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_TRUE(r.ok()) << r.status();

@@ -139,9 +139,12 @@ absl::StatusOr<Fetched> EndpointWalk::Fetch(SessionState& session,
   std::vector<HedgedAttempt> attempts;
   for (const resolver::Endpoint* endpoint : order) {
     HedgedAttempt attempt;
-    attempt.run = [this, request, endpoint = *endpoint,
+    // Credential sources may run a helper: asked inside the attempt, only
+    // for endpoints actually tried (issue 12).
+    attempt.run = [this, request, endpoint = *endpoint, credentials = session.credentials(),
                    up = BuildRequest(session, request, *endpoint)](CancelFlag cancel) mutable {
       up.cancel = std::move(cancel);
+      credentials->Apply(endpoint, up);
       return TryEndpoint(request, endpoint, up);
     };
     attempt.hedge_after = HedgeAfter(*endpoint);
@@ -190,9 +193,6 @@ UpstreamRequest EndpointWalk::BuildRequest(const SessionState& session,
   up.host_settings = endpoint.host_settings;
   up.LookUpHostsIn(session.plan().config);
   up.repository = endpoint.repository;
-  if (endpoint.kind == resolver::EndpointKind::kUpstream && session.kubelet_auth()) {
-    up.fallback_credentials = *session.kubelet_auth();
-  }
   up.stall_timeout = limits_.stall_timeout;
   return up;
 }
@@ -200,7 +200,9 @@ UpstreamRequest EndpointWalk::BuildRequest(const SessionState& session,
 absl::StatusOr<Fetched> EndpointWalk::FetchFrom(SessionState& session,
                                                 const FetchRequest& request,
                                                 const resolver::Endpoint& endpoint) const {
-  return TryEndpoint(request, endpoint, BuildRequest(session, request, endpoint));
+  UpstreamRequest up = BuildRequest(session, request, endpoint);
+  session.credentials()->Apply(endpoint, up);
+  return TryEndpoint(request, endpoint, up);
 }
 
 // The error message of a failed try is the reason recorded on the session.
@@ -229,8 +231,9 @@ absl::StatusOr<Fetched> EndpointWalk::TryEndpoint(const FetchRequest& request,
       why = absl::StrCat(": ", log::Excerpt(*reason));  // registry-sent (issue 10 defect 11)
     }
     return absl::PermissionDeniedError(absl::StrCat("HTTP ", status, " after authentication", why,
-                                                    " (check [host] credentials for ",
-                                                    endpoint.host, ")"));
+                                                    " (check the credentials for ", endpoint.host,
+                                                    ": kubelet AuthConfig, [host] table or "
+                                                    "[credentials] sources)"));
   }
   if (status != 200 && (is_manifest || status != 206)) {
     return absl::UnavailableError(absl::StrCat("HTTP ", status));

@@ -724,7 +724,7 @@ TEST_F(RelayServerTest, ManifestPassesHeadersThroughAndForwardsAcceptAndPlanSett
     accepts.push_back(h);
   }
   EXPECT_EQ(accepts.size(), 2u);
-  EXPECT_FALSE(requests[0].fallback_credentials.has_value());
+  EXPECT_FALSE(requests[0].kubelet_credentials.has_value());
 }
 
 TEST_F(RelayServerTest, HeadManifestSendsHeadersAndLengthOnly) {
@@ -862,18 +862,60 @@ TEST_F(RelayServerTest, ExcludedEndpointIsSkipped) {
 }
 
 TEST_F(RelayServerTest, KubeletCredentialGoesOnlyToUpstreamEndpoints) {
-  auto s = sessions_->Create(plan_, auth::BasicCredentials("kubelet", config::Secret("pw")), absl::Minutes(5));
+  auto s = sessions_->Create(plan_, KubeletAuth{auth::BasicCredentials("kubelet", config::Secret("pw")), ""},
+                             absl::Minutes(5));
   HttpOptions options = Authed();
   options.basic.emplace(s->username, s->password.Reveal());
   upstream_.Set(Url(plan_, 2, "manifests/1.25"), ManifestReply());
   EXPECT_EQ(Http(port(), kTagPath, options).status, 200);
   std::vector<UpstreamRequest> requests = upstream_.Requests();
   ASSERT_EQ(requests.size(), 3u);
-  EXPECT_FALSE(requests[0].fallback_credentials.has_value());
-  EXPECT_FALSE(requests[1].fallback_credentials.has_value());
-  ASSERT_TRUE(requests[2].fallback_credentials.has_value());
-  EXPECT_EQ(requests[2].fallback_credentials->username, "kubelet");
-  EXPECT_EQ(requests[2].fallback_credentials->password.Reveal(), "pw");
+  EXPECT_FALSE(requests[0].kubelet_credentials.has_value());
+  EXPECT_FALSE(requests[1].kubelet_credentials.has_value());
+  ASSERT_TRUE(requests[2].kubelet_credentials.has_value());
+  EXPECT_EQ(requests[2].kubelet_credentials->username, "kubelet");
+  EXPECT_EQ(requests[2].kubelet_credentials->password.Reveal(), "pw");
+}
+
+// Credential sources may exec a helper: asked only for endpoints tried.
+class CountingSource : public credentials::CredentialSource {
+ public:
+  std::optional<credentials::FoundCredentials> Lookup(
+      const credentials::CredentialQuery& query) const override {
+    absl::MutexLock lock(&mu_);
+    asked_.push_back(query.Image());
+    return credentials::FoundCredentials{
+        auth::BasicCredentials("src", config::Secret("src-secret")), "counting source"};
+  }
+  std::vector<std::string> asked() const {
+    absl::MutexLock lock(&mu_);
+    return asked_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  mutable std::vector<std::string> asked_;
+};
+
+TEST_F(RelayServerTest, CredentialSourcesAreAskedOnlyForEndpointsTried) {
+  auto source = std::make_shared<CountingSource>();
+  auto config = std::make_shared<config::Config>();
+  config->credential_sources = source;
+  resolver::EndpointPlan plan = plan_;
+  plan.config = config;
+  auto s = sessions_->Create(plan, std::nullopt, absl::Minutes(5));
+  ASSERT_TRUE(s.ok());
+  HttpOptions options = Authed();
+  options.basic.emplace(s->username, s->password.Reveal());
+  upstream_.Set(Url(plan_, 0, "manifests/1.25"), ManifestReply());
+  EXPECT_EQ(Http(port(), kTagPath, options).status, 200);
+  EXPECT_EQ(Http(port(), kTagPath, options).status, 200);
+  std::vector<UpstreamRequest> requests = upstream_.Requests();
+  ASSERT_EQ(requests.size(), 2u);
+  ASSERT_TRUE(requests[0].source_credentials.has_value());
+  EXPECT_EQ(requests[0].source_credentials->username, "src");
+  EXPECT_FALSE(requests[0].kubelet_credentials.has_value());
+  EXPECT_EQ(source->asked(), std::vector<std::string>{"a.test:5000/dockerhub/library/nginx"});
 }
 
 TEST_F(RelayServerTest, ManifestDigestMismatchFallsToNextEndpoint) {

@@ -38,7 +38,9 @@ SessionState::SessionState(std::string id, resolver::EndpointPlan plan,
                            std::optional<KubeletAuth> kubelet_auth, absl::Time expires_at)
     : id_(std::move(id)),
       plan_(std::move(plan)),
-      kubelet_auth_(std::move(kubelet_auth)),
+      credentials_(std::make_shared<const EndpointCredentials>(
+          id_, plan_.reference.registry, std::move(kubelet_auth),
+          plan_.config ? plan_.config->credential_sources : nullptr)),
       expires_at_(expires_at) {}
 
 void SessionState::RecordAttempt(Attempt attempt) {

@@ -24,14 +24,10 @@
 #include "absl/time/time.h"
 #include "auth/credentials.h"
 #include "config/secret.h"
+#include "relay/endpoint_credentials.h"
 #include "resolver/endpoint_plan.h"
 
 namespace crimirror::relay {
-
-// The kubelet's credential for this pull (CRI AuthConfig username/password,
-// `auth` already decoded, identity_token, registry_token). Offered to
-// upstream endpoints that have no credentials of their own.
-using KubeletAuth = auth::Credentials;
 
 // What the relay's client (containerd) needs: put `username` and `password`
 // in the AuthConfig (with an empty server_address). `id` names the session in
@@ -66,7 +62,12 @@ class SessionState {
   // The plan this session may fetch; the relay serves only its reference's
   // name. Immutable.
   const resolver::EndpointPlan& plan() const { return plan_; }
-  const std::optional<KubeletAuth>& kubelet_auth() const { return kubelet_auth_; }
+  const std::optional<KubeletAuth>& kubelet_auth() const { return credentials_->kubelet(); }
+  // The credentials each endpoint of this pull gets (issue 12 order, see
+  // relay/endpoint_credentials.h), from the kubelet's AuthConfig, the
+  // [host] tables and the plan config's credential sources. Never null;
+  // shared with attempts that may outlive the session.
+  const std::shared_ptr<const EndpointCredentials>& credentials() const { return credentials_; }
   absl::Time expires_at() const { return expires_at_; }
 
   // Appends a failed attempt (bounded, see kMaxAttempts).
@@ -101,7 +102,7 @@ class SessionState {
  private:
   const std::string id_;
   const resolver::EndpointPlan plan_;
-  const std::optional<KubeletAuth> kubelet_auth_;
+  const std::shared_ptr<const EndpointCredentials> credentials_;
   const absl::Time expires_at_;
 
   mutable absl::Mutex mu_;

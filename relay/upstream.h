@@ -55,10 +55,15 @@ struct UpstreamRequest {
   }
   // Repository on that endpoint, for the token scope "repository:<r>:pull".
   std::string repository;
-  // Credentials from the kubelet's AuthConfig for this pull, used when the
-  // endpoint has none of its own (upstream endpoints only): a registry_token
-  // is sent as is; an identity_token or username/password answer challenges.
-  std::optional<auth::Credentials> fallback_credentials;
+  // Credentials for this endpoint by issue 12's order (chosen by
+  // relay/endpoint_credentials.h): `kubelet_credentials` (the kubelet's
+  // AuthConfig, set only for hosts it may reach) win over the [host]
+  // table's; `source_credentials` (docker config, helpers, plugins) are used
+  // when [host] has none. A registry_token is sent as is; an identity_token
+  // or username/password answer challenges. Only the endpoint's own origin
+  // and its token realm see them, never a redirect target.
+  std::optional<auth::Credentials> kubelet_credentials;
+  std::optional<auth::Credentials> source_credentials;
   // No body bytes for this long ends the read with DeadlineExceeded.
   absl::Duration stall_timeout = absl::Seconds(30);
   // Set to true (from any thread) to abandon the request: Open() and the

@@ -23,6 +23,7 @@
 #include "relay/relay_server.h"
 #include "relay/session_store.h"
 #include "src/daemon_metrics.h"
+#include "src/load_config.h"
 #include "src/serve_loop.h"
 
 namespace crimirror::cli {
@@ -53,7 +54,7 @@ struct Daemon {
 absl::Status StartConfig(const CommandLine& cl, Daemon* d) {
   absl::StatusOr<std::unique_ptr<config::ConfigStore>> store =
       config::ConfigStore::Create(cl.config_path, /*missing_ok=*/!cl.config_path_given,
-                                  importer::LoadConfigWithImports);
+                                  LoadDaemonConfig);
   if (!store.ok()) return store.status();
   d->config_store = std::move(*store);
   RecordConfigLoad(absl::OkStatus(), d->config_store->path());

@@ -76,20 +76,7 @@ class KubeletCheckTest : public ::testing::Test {
     TESTBED_ASSERT_OK_AND_ASSIGN(cri_, CriImageClient::Create(mirror_->Endpoint()));
   }
 
-  void Reload(const std::string& toml) {
-    const std::size_t before = Count(mirror_->LogTail(1 << 20), "config reloaded");
-    TESTBED_ASSERT_OK(mirror_->WriteConfig(toml));
-    ASSERT_TRUE(mirror_->process()->Signal(SIGHUP).ok());
-    TESTBED_ASSERT_OK(WaitFor(
-        [&] { return Count(mirror_->LogTail(1 << 20), "config reloaded") > before; },
-        absl::Seconds(15), "cri-mirror to reload its config"));
-  }
-
-  static std::size_t Count(const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
-  }
+  void Reload(const std::string& toml) { TESTBED_ASSERT_OK(mirror_->Reload(toml)); }
 
   std::string Logs() const {
     return absl::StrCat("\n--- cri-mirror log:\n", mirror_ ? mirror_->LogTail() : "");

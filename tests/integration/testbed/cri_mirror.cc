@@ -1,6 +1,7 @@
 // Copyright cri-mirror authors.
 #include "tests/integration/testbed/cri_mirror.h"
 
+#include <csignal>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -45,6 +46,24 @@ CriMirror::~CriMirror() { Stop(); }
 absl::Status CriMirror::WriteConfig(const std::string& toml) {
   options_.config_toml = toml;
   return WriteFile(config_path_, toml, 0600);
+}
+
+namespace {
+std::size_t Count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+absl::Status CriMirror::Reload(const std::string& toml, absl::Duration timeout) {
+  constexpr char kReloaded[] = "config reloaded";
+  const std::size_t before = Count(LogTail(1 << 20), kReloaded);
+  if (absl::Status written = WriteConfig(toml); !written.ok()) return written;
+  if (process_ == nullptr) return absl::FailedPreconditionError("cri-mirror is not running");
+  if (absl::Status sent = process_->Signal(SIGHUP); !sent.ok()) return sent;
+  return WaitFor([&] { return Count(LogTail(1 << 20), kReloaded) > before; }, timeout,
+                 "cri-mirror to reload its config");
 }
 
 absl::Status CriMirror::Start() {

@@ -67,6 +67,10 @@ class CriMirror {
   const std::string& config_path() const { return config_path_; }
   // Rewrites config.toml (e.g. before a restart or a reload test).
   absl::Status WriteConfig(const std::string& toml);
+  // WriteConfig(), SIGHUP, then waits until the log says "config reloaded"
+  // once more than before (DeadlineExceeded after `timeout`). A rejected
+  // reload is not waited for: the call then times out.
+  absl::Status Reload(const std::string& toml, absl::Duration timeout = absl::Seconds(15));
   std::string LogTail(size_t max_bytes = 8192) const;
   // The underlying process (for Signal(), pid()); null before Start().
   Process* process() { return process_.get(); }

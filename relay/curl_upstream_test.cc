@@ -1123,6 +1123,9 @@ TEST_F(CurlUpstreamTest, ShortBodyIsUnavailable) {
 // ---------------------------------------------------------------------------
 // Redirects.
 
+// Whichever source the credentials came from (issue 12: [host] table, the
+// kubelet's AuthConfig, docker config / helpers / plugins), a redirect to
+// another host carries none of them.
 TEST_F(CurlUpstreamTest, RedirectToOtherHostDropsAuthorization) {
   // "localhost" is another host than "127.0.0.1" for the redirect rule.
   FakeServer storage([](const FakeRequest&) -> std::optional<std::string> {
@@ -1136,18 +1139,25 @@ TEST_F(CurlUpstreamTest, RedirectToOtherHostDropsAuthorization) {
                                            "/bucket/blob?X-Amz-Signature=s3cr3t")},
                         "");
   });
-  UpstreamRequest request =
-      Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/blobs/sha256:1"));
-  config::HostSettings host;
-  host.host = absl::StrCat("127.0.0.1:", registry.port());
-  request.host_settings = WithCredentials(host);
-  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ((*r)->status(), 200);
-  EXPECT_EQ(ReadBody(**r), "blob-bytes");
-  ASSERT_EQ(storage.requests().size(), 1u);
-  EXPECT_EQ(storage.requests()[0].Header("Authorization"), "");
-  EXPECT_EQ(storage.requests()[0].target, "/bucket/blob?X-Amz-Signature=s3cr3t");
+  for (const char* source : {"[host]", "kubelet", "docker config"}) {
+    SCOPED_TRACE(source);
+    UpstreamRequest request =
+        Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/blobs/sha256:1"));
+    config::HostSettings host;
+    host.host = absl::StrCat("127.0.0.1:", registry.port());
+    const auth::Credentials credentials = auth::BasicCredentials(kUser, config::Secret(kPassword));
+    if (std::string_view(source) == "[host]") request.host_settings = WithCredentials(host);
+    if (std::string_view(source) == "kubelet") request.kubelet_credentials = credentials;
+    if (std::string_view(source) == "docker config") request.source_credentials = credentials;
+    const std::size_t before = storage.requests().size();
+    absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ((*r)->status(), 200);
+    EXPECT_EQ(ReadBody(**r), "blob-bytes");
+    ASSERT_EQ(storage.requests().size(), before + 1);
+    EXPECT_EQ(storage.requests().back().Header("Authorization"), "");
+    EXPECT_EQ(storage.requests().back().target, "/bucket/blob?X-Amz-Signature=s3cr3t");
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #include "credentials/docker_config.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -86,14 +87,23 @@ void SortEntries(std::vector<Entry>& entries) {
   });
 }
 
+// The parsed key, or nullopt with a problem noted at `where`.
+std::optional<RegistryKey> KeyOrProblem(const std::string& key, const std::string& where,
+                                        DockerConfig& out) {
+  absl::StatusOr<RegistryKey> parsed = ParseRegistryKey(key);
+  if (parsed.ok()) return *std::move(parsed);
+  out.problems.push_back(absl::StrCat(where, ": ", parsed.status().message()));
+  return std::nullopt;
+}
+
+constexpr char kPlainName[] =
+    " must be a plain name (letters, digits, '.', '_', '-'), run as docker-credential-NAME";
+
 void ParseAuths(const Json& auths, const std::string& file, DockerConfig& out) {
   for (const auto& [key, entry] : auths.items()) {
     const std::string where = absl::StrCat(file, ": auths ", Quote(key));
-    absl::StatusOr<RegistryKey> parsed = ParseRegistryKey(key);
-    if (!parsed.ok()) {
-      out.problems.push_back(absl::StrCat(where, ": ", parsed.status().message()));
-      continue;
-    }
+    std::optional<RegistryKey> parsed = KeyOrProblem(key, where, out);
+    if (!parsed) continue;
     std::string why;
     auth::Credentials credentials = EntryCredentials(entry, &why);
     if (!why.empty()) {
@@ -109,15 +119,10 @@ void ParseAuths(const Json& auths, const std::string& file, DockerConfig& out) {
 void ParseHelpers(const Json& helpers, const std::string& file, DockerConfig& out) {
   for (const auto& [key, name] : helpers.items()) {
     const std::string where = absl::StrCat(file, ": credHelpers ", Quote(key));
-    absl::StatusOr<RegistryKey> parsed = ParseRegistryKey(key);
-    if (!parsed.ok()) {
-      out.problems.push_back(absl::StrCat(where, ": ", parsed.status().message()));
-      continue;
-    }
+    std::optional<RegistryKey> parsed = KeyOrProblem(key, where, out);
+    if (!parsed) continue;
     if (!name.is_string() || !IsValidHelperName(name.get<std::string>())) {
-      out.problems.push_back(absl::StrCat(
-          where, ": the helper must be a plain name (letters, digits, '.', '_', '-'), run as "
-                 "docker-credential-NAME"));
+      out.problems.push_back(absl::StrCat(where, ": the helper", kPlainName));
       continue;
     }
     out.cred_helpers.push_back(DockerHelperEntry{key, *std::move(parsed), name.get<std::string>()});
@@ -171,9 +176,7 @@ absl::StatusOr<DockerConfig> ParseDockerConfig(std::string_view text,
     if (IsValidHelperName(name)) {
       out.creds_store = name;
     } else if (!name.empty()) {
-      out.problems.push_back(absl::StrCat(
-          file, ": credsStore must be a plain name (letters, digits, '.', '_', '-'), run as "
-                "docker-credential-NAME"));
+      out.problems.push_back(absl::StrCat(file, ": credsStore", kPlainName));
     }
   }
   return out;

@@ -66,7 +66,8 @@ std::string CredentialKind(const Endpoint& endpoint) {
   return "none";
 }
 
-std::string FormatPlanText(const EndpointPlan& plan) {
+std::string FormatPlanText(const EndpointPlan& plan,
+                           const std::vector<std::string>& credential_sources) {
   std::string out =
       absl::StrCat("reference: ", plan.reference.Canonical(), "\n");
   if (!plan.Matched()) {
@@ -94,6 +95,9 @@ std::string FormatPlanText(const EndpointPlan& plan) {
       absl::StrAppend(&out, " credentials=", CredentialKind(e));
     }
     absl::StrAppend(&out, "\n");
+    if (credential_sources.size() == plan.endpoints.size()) {
+      absl::StrAppend(&out, "   credentials from: ", credential_sources[i], "\n");
+    }
   }
   for (const std::string& reason : plan.skipped) {
     absl::StrAppend(&out, "skipped: ", reason, "\n");
@@ -101,7 +105,8 @@ std::string FormatPlanText(const EndpointPlan& plan) {
   return out;
 }
 
-std::string FormatPlanJson(const EndpointPlan& plan) {
+std::string FormatPlanJson(const EndpointPlan& plan,
+                           const std::vector<std::string>& credential_sources) {
   const Reference& ref = plan.reference;
   nlohmann::json j = {
       {"reference", ref.Canonical()},
@@ -117,8 +122,13 @@ std::string FormatPlanJson(const EndpointPlan& plan) {
       {"endpoints", nlohmann::json::array()},
       {"skipped", plan.skipped},
   };
-  for (const Endpoint& e : plan.endpoints)
-    j["endpoints"].push_back(EndpointJson(e));
+  for (std::size_t i = 0; i < plan.endpoints.size(); ++i) {
+    nlohmann::json e = EndpointJson(plan.endpoints[i]);
+    if (credential_sources.size() == plan.endpoints.size()) {
+      e["credential_source"] = credential_sources[i];
+    }
+    j["endpoints"].push_back(std::move(e));
+  }
   // dump() with error_handler replace: never throws on odd bytes.
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "resolver/endpoint_plan.h"
 
@@ -23,13 +24,20 @@ std::string CredentialKind(const Endpoint& endpoint);
 //   serves=tags,digests host=registry-1.docker.io:443 skipped: https://d:5000:
 //   digest-only mirror skipped for tag reference
 // With no matching rule the second line is "rule: none (pulled directly)".
-// Ends with a newline.
-std::string FormatPlanText(const EndpointPlan& plan);
+// Ends with a newline. When `credential_sources` has one entry per endpoint
+// (where its credentials would come from, never a secret: see
+// relay/endpoint_credentials.h), each endpoint line is followed by
+// "   credentials from: <entry>".
+std::string FormatPlanText(const EndpointPlan& plan,
+                           const std::vector<std::string>& credential_sources = {});
 
 // A JSON object (pretty-printed, 2 spaces): reference, registry, repository,
 // tag, digest, matched_rule (null when none), endpoints[] (kind, base_url,
 // host, repository, serves_tags, serves_digests, tls{ca_file, client_cert,
 // insecure_skip_verify, tls_server_name}, username, credentials), skipped[].
-std::string FormatPlanJson(const EndpointPlan& plan);
+// With `credential_sources` (as above) each endpoint also has
+// "credential_source".
+std::string FormatPlanJson(const EndpointPlan& plan,
+                           const std::vector<std::string>& credential_sources = {});
 
 }  // namespace crimirror::resolver

@@ -8,15 +8,19 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "config/load.h"
 #include "config/parse.h"
 #include "import/load.h"
 #include "import/to_toml.h"
+#include "relay/endpoint_credentials.h"
 #include "resolver/plan_format.h"
 #include "resolver/reference.h"
 #include "resolver/resolve.h"
+#include "src/load_config.h"
 
 namespace crimirror::cli {
 namespace {
@@ -29,6 +33,22 @@ void PrintWarnings(const config::ParsedConfig& parsed, std::ostream& err) {
   for (const config::Warning& warning : parsed.warnings) {
     err << "warning: " << warning.message << "\n";
   }
+}
+
+// Where each endpoint would get credentials (issue 12's order; may run a
+// credential helper, as a pull would). Never a secret.
+std::vector<std::string> CredentialSources(const resolver::EndpointPlan& plan,
+                                           const credentials::CredentialSource* sources) {
+  std::vector<std::string> out;
+  for (const resolver::Endpoint& endpoint : plan.endpoints) {
+    std::string fallback = relay::DescribeCredentialSource(endpoint, sources);
+    const bool kubelet =
+        endpoint.kind == resolver::EndpointKind::kUpstream ||
+        (endpoint.host_settings && endpoint.host_settings->forward_kubelet_credentials);
+    out.push_back(kubelet ? absl::StrCat("kubelet AuthConfig (when sent), else ", fallback)
+                          : std::move(fallback));
+  }
+  return out;
 }
 
 }  // namespace
@@ -57,8 +77,7 @@ int RunResolve(std::string_view image, const std::string& config_path,
     return 1;
   }
   config::Config config;
-  absl::StatusOr<config::ParsedConfig> parsed =
-      importer::LoadConfigWithImports(config_path);
+  absl::StatusOr<config::ParsedConfig> parsed = LoadDaemonConfig(config_path);
   if (parsed.ok()) {
     PrintWarnings(*parsed, err);
     config = std::move(parsed->config);
@@ -68,8 +87,10 @@ int RunResolve(std::string_view image, const std::string& config_path,
     return 1;
   }
   resolver::EndpointPlan plan = resolver::Resolve(*reference, config);
-  out << (json ? resolver::FormatPlanJson(plan) + "\n"
-               : resolver::FormatPlanText(plan));
+  const std::vector<std::string> sources =
+      CredentialSources(plan, config.credential_sources.get());
+  out << (json ? resolver::FormatPlanJson(plan, sources) + "\n"
+               : resolver::FormatPlanText(plan, sources));
   return 0;
 }
 

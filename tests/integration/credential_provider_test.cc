@@ -38,10 +38,8 @@ class CredentialProviderTest : public ::testing::Test {
     options.name = "private";
     options.tls = RegistryTls{ca_->server_cert_path(), ca_->server_key_path(), ""};
     options.htpasswd = RegistryCredentials{kUser, kPassword};
-    TESTBED_ASSERT_OK_AND_ASSIGN(registry_, Registry::Create(dir_->path(), options));
-    PushOptions push;
-    push.credentials = options.htpasswd;
-    TESTBED_ASSERT_OK(builder_->Push("img1", registry_->HostPort() + "/team/app:v1", push).status());
+    TESTBED_ASSERT_OK_AND_ASSIGN(
+        registry_, StartRegistryWithImage(dir_->path(), options, *builder_, "img1", "team/app:v1"));
     TESTBED_ASSERT_OK_AND_ASSIGN(bin_dir_, dir_->MakeSubdir("plugins"));
   }
 

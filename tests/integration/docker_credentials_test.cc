@@ -57,14 +57,9 @@ class DockerCredentialsTest : public ::testing::Test {
 
   // A registry made with `options` holding team/app:v1.
   std::unique_ptr<Registry> Pushed(const RegistryOptions& options) {
-    auto registry = Registry::Create(dir_->path(), options);
+    auto registry = StartRegistryWithImage(dir_->path(), options, *builder_, "img1", "team/app:v1");
     EXPECT_TRUE(registry.ok()) << registry.status();
-    if (!registry.ok()) return nullptr;
-    PushOptions push;
-    push.credentials = options.htpasswd;
-    auto pushed = builder_->Push("img1", (*registry)->HostPort() + "/team/app:v1", push);
-    EXPECT_TRUE(pushed.ok()) << pushed.status();
-    return *std::move(registry);
+    return registry.ok() ? *std::move(registry) : nullptr;
   }
 
   std::string Name() const { return registry_->HostPort() + "/team/app:v1"; }

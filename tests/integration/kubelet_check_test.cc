@@ -42,9 +42,8 @@ class KubeletCheckTest : public ::testing::Test {
     TESTBED_ASSERT_OK_AND_ASSIGN(image_, builder_->BuildImage("img1", ImageOptions{}));
     RegistryOptions mirror;
     mirror.name = "anonymous-mirror";
-    TESTBED_ASSERT_OK_AND_ASSIGN(mirror_registry_, Registry::Create(dir_->path(), mirror));
-    TESTBED_ASSERT_OK(
-        builder_->Push("img1", mirror_registry_->HostPort() + "/team/app:v1", PushOptions()).status());
+    TESTBED_ASSERT_OK_AND_ASSIGN(
+        mirror_registry_, StartRegistryWithImage(dir_->path(), mirror, *builder_, "img1", "team/app:v1"));
   }
 
   // The private registry: TLS (trusted through [host] ca_file) + htpasswd.
@@ -53,10 +52,8 @@ class KubeletCheckTest : public ::testing::Test {
     options.name = "private";
     options.tls = RegistryTls{ca_->server_cert_path(), ca_->server_key_path(), ""};
     options.htpasswd = RegistryCredentials{kUser, kPassword};
-    TESTBED_ASSERT_OK_AND_ASSIGN(private_, Registry::Create(dir_->path(), options));
-    PushOptions push;
-    push.credentials = options.htpasswd;
-    TESTBED_ASSERT_OK(builder_->Push("img1", private_->HostPort() + "/team/app:v1", push).status());
+    TESTBED_ASSERT_OK_AND_ASSIGN(
+        private_, StartRegistryWithImage(dir_->path(), options, *builder_, "img1", "team/app:v1"));
   }
 
   // A rule for `registry` whose one mirror is the anonymous registry.

@@ -51,10 +51,8 @@ class MetricsScrapeTest : public ::testing::Test {
     TESTBED_ASSERT_OK_AND_ASSIGN(image_, builder_->BuildImage("img1", ImageOptions{}));
     RegistryOptions options;
     options.name = "mirror";
-    TESTBED_ASSERT_OK_AND_ASSIGN(mirror_registry_, Registry::Create(dir_->path(), options));
-    TESTBED_ASSERT_OK(
-        builder_->Push("img1", mirror_registry_->HostPort() + "/team/app:v1", PushOptions())
-            .status());
+    TESTBED_ASSERT_OK_AND_ASSIGN(
+        mirror_registry_, StartRegistryWithImage(dir_->path(), options, *builder_, "img1", "team/app:v1"));
   }
 
   std::string Config() const {

@@ -15,6 +15,7 @@
 #include "tests/integration/testbed/prerequisites.h"      // IWYU pragma: export
 #include "tests/integration/testbed/process.h"            // IWYU pragma: export
 #include "tests/integration/testbed/registry.h"           // IWYU pragma: export
+#include "tests/integration/testbed/registry_with_image.h"  // IWYU pragma: export
 #include "tests/integration/testbed/temp_dir.h"           // IWYU pragma: export
 #include "tests/integration/testbed/test_ca.h"            // IWYU pragma: export
 #include "tests/integration/testbed/token_server.h"       // IWYU pragma: export

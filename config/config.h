@@ -108,7 +108,7 @@ struct CredentialsSettings {
   std::string provider_config;
   std::string provider_bin_dir;
   // Time a provider plugin may take.
-  absl::Duration provider_timeout = absl::Seconds(30);
+  absl::Duration provider_timeout = absl::Minutes(1);  // the kubelet allows 1m
   VerifyKubeletCredentials verify_kubelet_credentials = VerifyKubeletCredentials::kWhenReachable;
   // Deadline of that HEAD at the upstream.
   absl::Duration verify_timeout = absl::Seconds(5);
@@ -153,6 +153,9 @@ struct ServerSettings {
   // Prometheus /metrics listener ("127.0.0.1:9098"); empty: off. Read at
   // start-up only.
   std::string metrics;
+  // `cri-mirror status`'s socket: JSON of the daemon's state over HTTP on a
+  // unix socket of mode 0600 (root only); empty: off. Read at start-up only.
+  std::string status = "unix:///run/cri-mirror/status.sock";
 };
 
 struct Config {

@@ -88,7 +88,8 @@ void ConfigStore::Subscribe(Subscriber subscriber) {
 // ---- ConfigWatcher ----------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<ConfigWatcher>> ConfigWatcher::Create(
-    ConfigStore* store, ReloadCallback on_reload, absl::Duration debounce) {
+    ConfigStore* store, ReloadCallback on_reload, absl::Duration debounce,
+    BeforeReload before_reload) {
   const std::string& path = store->path();
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "."
@@ -117,14 +118,17 @@ absl::StatusOr<std::unique_ptr<ConfigWatcher>> ConfigWatcher::Create(
         absl::StrCat("eventfd: ", std::strerror(err)));
   }
   return std::unique_ptr<ConfigWatcher>(new ConfigWatcher(
-      store, std::move(on_reload), debounce, inotify_fd, stop_fd, file));
+      store, std::move(on_reload), debounce, inotify_fd, stop_fd, file,
+      std::move(before_reload)));
 }
 
 ConfigWatcher::ConfigWatcher(ConfigStore* store, ReloadCallback on_reload,
                              absl::Duration debounce, int inotify_fd,
-                             int stop_fd, std::string file_name)
+                             int stop_fd, std::string file_name,
+                             BeforeReload before_reload)
     : store_(store),
       on_reload_(std::move(on_reload)),
+      before_reload_(std::move(before_reload)),
       debounce_(debounce),
       inotify_fd_(inotify_fd),
       stop_fd_(stop_fd),
@@ -217,6 +221,7 @@ void ConfigWatcher::Run() {
     }
     if (deadline && absl::Now() >= *deadline) {
       deadline.reset();
+      if (before_reload_) before_reload_();
       absl::Status status = store_->Reload();
       WatchImports();  // [import] paths may have changed, or new directories
       if (on_reload_) on_reload_(status);

@@ -86,12 +86,15 @@ class ConfigWatcher {
  public:
   // Called after each watcher-triggered Reload() with its result (for logs).
   using ReloadCallback = std::function<void(const absl::Status&)>;
+  // Called just before each watcher-triggered Reload() (systemd's
+  // RELOADING=1).
+  using BeforeReload = std::function<void()>;
 
   // Starts watching. `store` must outlive the watcher. Errors: the inotify
   // error (e.g. FailedPrecondition naming the directory).
   static absl::StatusOr<std::unique_ptr<ConfigWatcher>> Create(
       ConfigStore* store, ReloadCallback on_reload = nullptr,
-      absl::Duration debounce = absl::Milliseconds(200));
+      absl::Duration debounce = absl::Milliseconds(200), BeforeReload before_reload = nullptr);
 
   // Stops the watch thread and waits for it (and any reload in flight).
   ~ConfigWatcher();
@@ -102,7 +105,7 @@ class ConfigWatcher {
  private:
   ConfigWatcher(ConfigStore* store, ReloadCallback on_reload,
                 absl::Duration debounce, int inotify_fd, int stop_fd,
-                std::string file_name);
+                std::string file_name, BeforeReload before_reload);
   void Run();
   // Drains pending inotify events; true if one concerns the config file.
   bool DrainEvents();
@@ -111,6 +114,7 @@ class ConfigWatcher {
 
   ConfigStore* const store_;
   const ReloadCallback on_reload_;
+  const BeforeReload before_reload_;
   const absl::Duration debounce_;
   const int inotify_fd_;
   const int stop_fd_;  // eventfd; written by the destructor

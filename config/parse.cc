@@ -54,7 +54,8 @@ const KeyList kServerKeys = {"listen",
                              "ensure_images",
                              "ensure_interval",
                              "ensure_timeout",
-                             "metrics"};
+                             "metrics",
+                             "status"};
 const KeyList kMirrorKeys = {"registry", "endpoints", "fallback_to_upstream",
                              "pull_from_mirror", "rewrite", "blocked"};
 const KeyList kImportKeys = {"containerd_hosts_dir", "containerd_config",
@@ -339,6 +340,14 @@ void Validator::ParseServer(const toml::node& node) {
   }
   if (const toml::node* n = table->get("relay")) ParseRelay(*n);
   if (const toml::node* n = table->get("metrics")) ParseMetrics(*n);
+  if (const toml::node* n = table->get("status")) {
+    // "" turns the status socket off.
+    if (n->is_string() && n->as_string()->get().empty()) {
+      s.status.clear();
+    } else {
+      ParseServerAddress(*n, "[server].status", &s.status);
+    }
+  }
   struct {
     absl::string_view key;
     absl::Duration* out;

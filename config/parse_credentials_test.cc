@@ -19,7 +19,7 @@ TEST(ParseCredentialsTest, Defaults) {
   EXPECT_TRUE(c.docker_config.empty());
   EXPECT_TRUE(c.provider_config.empty());
   EXPECT_EQ(c.helper_timeout, absl::Seconds(5));
-  EXPECT_EQ(c.provider_timeout, absl::Seconds(30));
+  EXPECT_EQ(c.provider_timeout, absl::Minutes(1));
   EXPECT_EQ(c.verify_kubelet_credentials, VerifyKubeletCredentials::kWhenReachable);
   EXPECT_EQ(c.verify_timeout, absl::Seconds(5));
 }
@@ -101,6 +101,21 @@ TEST(ParseMetricsTest, AcceptedAndRejected) {
     EXPECT_THAT(std::string(refused.status().message()),
                 HasSubstr("[server].metrics: \"" + std::string(bad) + "\" must be IP:PORT"));
   }
+}
+
+TEST(ParseStatusTest, DefaultOffAndRejected) {
+  EXPECT_EQ(ParseConfig("", "c.toml")->config.server.status,
+            "unix:///run/cri-mirror/status.sock");
+  auto off = ParseConfig("[server]\nstatus = \"\"\n", "c.toml");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_TRUE(off->config.server.status.empty());
+  auto moved = ParseConfig("[server]\nstatus = \"unix:///tmp/s.sock\"\n", "c.toml");
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->config.server.status, "unix:///tmp/s.sock");
+  auto refused = ParseConfig("[server]\nstatus = \"127.0.0.1:1\"\n", "c.toml");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("[server].status: \"127.0.0.1:1\" is not a unix socket address"));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 
 namespace crimirror::log {
 
@@ -19,8 +20,21 @@ enum class Severity { kDebug, kInfo, kWarning, kError };
 void SetMinSeverity(Severity severity);
 bool Enabled(Severity severity);
 
-// Writes "2026-11-23T09:19:33.123Z INFO message" to stderr in one write(2).
+// --log-format: kText writes "2026-11-23T09:19:33.123Z INFO message"; kJson
+// one JSON object a line: {"time":"2026-11-23T09:19:33.123Z","level":"info",
+// "msg":"message"} (invalid UTF-8 replaced). Default kText; thread-safe.
+enum class Format { kText, kJson };
+void SetFormat(Format format);
+
+// Writes one line to stderr in one write(2), in the format set.
 void Write(Severity severity, std::string_view message);
+
+// Writes one line with structured fields (an object): kJson puts them beside
+// time, level and msg; kText appends " key=value" for each, strings bare
+// when they hold no space, quote or '=' (else JSON-quoted), other values as
+// JSON. Same severity filter as Write.
+void WriteEvent(Severity severity, std::string_view message,
+                const nlohmann::ordered_json& fields);
 
 // absl::StrCat takes absl::string_view, which Debian builds as its own type:
 // std::string_view arguments are converted here so callers need not care.

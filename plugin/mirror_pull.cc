@@ -220,7 +220,25 @@ bool MirrorPullInterceptor::Impl::Pull(const grpc::ByteBuffer& request, PullCall
 internal::PullAnswer MirrorPullInterceptor::Impl::Run(const internal::PullInput& input,
                                                       const internal::PullControl& control) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::string> image_ref = internal::RunMirrorPull(env_, input, control);
+  PullRecord record;
+  record.reference = input.plan.reference.Canonical();
+  record.rule = input.plan.matched_rule;
+  record.started = start;
+  PullJournal* journal = options_.journal;
+  const std::uint64_t id = journal ? journal->Begin(record.reference, record.rule, start) : 0;
+  internal::PullControl tracked = control;
+  if (journal) {
+    tracked.on_session = [journal, id](const relay::SessionStatePtr& session) {
+      journal->Attach(id, session);
+    };
+  }
+  absl::StatusOr<std::string> image_ref =
+      internal::RunMirrorPull(env_, input, tracked, &record);
+  record.duration = absl::Now() - start;
+  record.result = image_ref.status();
+  if (image_ref.ok()) record.image_ref = *image_ref;
+  LogPullRecord(record);
+  if (journal) journal->Finish(id, std::move(record));
   static metrics::Family& pulls = metrics::Registry::Default().Counter(
       "cri_mirror_pulls_total", "Pulls through mirror rules, by rule and result (gRPC code).",
       {"rule", "result"});

@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "config/config_store.h"
 #include "plugin/pull_interceptor.h"
+#include "plugin/pull_journal.h"
 #include "relay/credential_check.h"
 #include "relay/session_store.h"
 
@@ -58,6 +59,9 @@ struct MirrorPullOptions {
   // Checks the kubelet's credentials at the upstream before serving from
   // mirrors ([credentials] verify_kubelet_credentials); null: never.
   const relay::KubeletCredentialCheck* credential_check = nullptr;
+  // Pulls in flight and recent ones (`cri-mirror status`); null: not kept.
+  // Each finished pull also writes its "pull finished" line (pull_record.h).
+  PullJournal* journal = nullptr;
 };
 
 class MirrorPullInterceptor final : public PullInterceptor {

@@ -37,6 +37,7 @@ struct OnceResult {
   // failed its digest) or the source of a blob containerd refused.
   std::vector<std::string> excluded;
   std::vector<std::string> rejected_digests;  // with a known source
+  relay::SessionStatePtr state;
 };
 
 // Adds to `result` the blobs containerd refused (from its error) whose
@@ -125,6 +126,7 @@ OnceResult PullOnce(const PullEnv& env, const PullInput& input,
     return result;
   }
   relay::SessionStatePtr state = env.sessions->Find(session->id);
+  if (state != nullptr && control.on_session) control.on_session(state);
   const std::string relay_ref = relay::RelayPullReference(env.relay_address, plan.reference);
   log::Info("pull ", plan.reference.Canonical(), ": backend pulls ", relay_ref, " (session ",
             session->id, ", rule ", plan.matched_rule, ")");
@@ -137,6 +139,7 @@ OnceResult PullOnce(const PullEnv& env, const PullInput& input,
              result.status.ok() ? "OK" : result.status.error_message());
   env.sessions->Close(session->id);
   result.image_ref = response.image_ref();
+  result.state = state;
   if (state != nullptr) {
     result.attempts = state->DescribeAttempts();
     result.attempt_list = state->Attempts();
@@ -245,7 +248,7 @@ resolver::EndpointPlan PlanWithout(const resolver::EndpointPlan& plan,
 }
 
 absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& input,
-                                          const PullControl& control) {
+                                          const PullControl& control, PullRecord* record) {
   absl::StatusOr<std::optional<relay::KubeletAuth>> auth = KubeletAuthFrom(input.request.auth());
   if (!auth.ok()) return auth.status();
   if (*auth) {
@@ -256,6 +259,7 @@ absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& i
   std::vector<std::string> history;
   for (int attempt = 1;; ++attempt) {
     OnceResult result = PullOnce(env, input, plan, *auth, control);
+    if (result.state != nullptr) record->AddSession(*result.state);
     if (!result.attempts.empty()) history.push_back(result.attempts);
     if (result.status.ok()) {
       const absl::Time start = absl::Now();
@@ -278,6 +282,7 @@ absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& i
                                         result.rejected_digests),
                      input.deadline);
         plan = std::move(retry);
+        record->retried = true;
         continue;
       }
     }

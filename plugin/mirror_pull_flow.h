@@ -15,6 +15,7 @@
 #include "containerd/images.grpc.pb.h"
 #include "cri/api.grpc.pb.h"
 #include "config/config.h"
+#include "plugin/pull_record.h"
 #include "relay/credential_check.h"
 #include "relay/session_store.h"
 #include "resolver/endpoint_plan.h"
@@ -30,6 +31,8 @@ struct PullControl {
   // join later with a later one); the pull ends DEADLINE_EXCEEDED once it
   // passed. Null: PullInput::deadline alone.
   std::function<absl::Time()> deadline;
+  // Told of each relay session the pull opens (progress); may be null.
+  std::function<void(const relay::SessionStatePtr&)> on_session;
 };
 
 // Borrowed collaborators (thread-safe).
@@ -77,8 +80,9 @@ resolver::EndpointPlan PlanWithout(const resolver::EndpointPlan& plan,
 
 // Runs the pull; returns containerd's image_ref. Errors keep the backend's
 // status code and read "cri-mirror: pull of <ref> failed: <why>; endpoints
-// tried: <attempts>". Never contains a session password.
+// tried: <attempts>". Never contains a session password. `record` (not
+// null) gets what each try's session saw (served, fallbacks, retried).
 absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& input,
-                                          const PullControl& control);
+                                          const PullControl& control, PullRecord* record);
 
 }  // namespace crimirror::plugin::mirror_pull_internal

@@ -97,6 +97,7 @@ BlobPump::BlobPump(Fetched fetched, SessionStatePtr session, EndpointHealth* hea
     }
     resumable_ = resumable_ && range && *expected_length_ == range->last - range->first + 1;
   }
+  if (session_) session_->RecordBlobServed(fetched_.endpoint.base_url);
   if (digest && session_ && fetched_.response->status() == 200) {
     session_->RecordBlobSource(*std::move(digest), fetched_.endpoint.base_url);
   }
@@ -124,6 +125,7 @@ absl::StatusOr<std::size_t> BlobPump::Fill(char* buf, std::size_t max) {
           "cri_mirror_relayed_bytes_total", "Blob bytes relayed to containerd, by endpoint.",
           {"endpoint"});
       bytes.Add({fetched_.endpoint.base_url}, static_cast<double>(got));
+      if (session_) session_->AddServedBytes(fetched_.endpoint.base_url, got);
       rounds_without_progress_ = 0;
       return got;
     }

@@ -380,6 +380,12 @@ struct RelayServerAccess {
                             const SessionStatePtr& session, const FetchRequest& request,
                             Fetched fetched) {
     const unsigned status = static_cast<unsigned>(fetched.response->status());
+    if (request.route.kind == RouteKind::kManifest) {
+      session->RecordManifestServed(fetched.endpoint.base_url);
+      if (fetched.manifest_body) {
+        session->AddServedBytes(fetched.endpoint.base_url, fetched.manifest_body->size());
+      }
+    }
     if (!fetched.manifest_body && !request.head) {
       return RespondStream(server, connection, session, request, std::move(fetched));
     }

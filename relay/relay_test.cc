@@ -531,6 +531,27 @@ TEST(SessionStateTest, BlobSourcesKeepTheLatestEndpointAndAreBounded) {
             std::nullopt);
 }
 
+TEST(SessionStateTest, ServedByEndpointInFirstServedOrder) {
+  SessionState state("id", NginxPlan(), std::nullopt, absl::InfiniteFuture());
+  EXPECT_TRUE(state.Served().empty());
+  state.RecordManifestServed("http://b.test:5000");
+  state.AddServedBytes("http://b.test:5000", 500);
+  state.RecordBlobServed("http://a.test:5000");
+  state.AddServedBytes("http://a.test:5000", 1000);
+  state.RecordBlobServed("http://a.test:5000");
+  state.AddServedBytes("http://a.test:5000", 24);
+  std::vector<ServedBy> served = state.Served();
+  ASSERT_EQ(served.size(), 2u);
+  EXPECT_EQ(served[0].base_url, "http://b.test:5000");
+  EXPECT_EQ(served[0].manifests, 1);
+  EXPECT_EQ(served[0].blobs, 0);
+  EXPECT_EQ(served[0].bytes, 500u);
+  EXPECT_EQ(served[1].base_url, "http://a.test:5000");
+  EXPECT_EQ(served[1].blobs, 2);
+  EXPECT_EQ(served[1].bytes, 1024u);
+  EXPECT_EQ(state.served_bytes(), 1524u);
+}
+
 TEST(EndpointHealthTest, ExponentialBackoffCappedAndResetOnSuccess) {
   FakeClock clock;
   EndpointHealth health({absl::Seconds(5), absl::Seconds(18), clock.AsFunction()});

@@ -90,6 +90,36 @@ std::optional<std::string> SessionState::BlobSource(std::string_view digest) con
   return it->second;
 }
 
+ServedBy* SessionState::ServedLocked(const std::string& base_url) {
+  for (ServedBy& served : served_) {
+    if (served.base_url == base_url) return &served;
+  }
+  if (served_.size() >= kMaxBlobSources) return nullptr;
+  served_.push_back(ServedBy{base_url});
+  return &served_.back();
+}
+
+void SessionState::RecordManifestServed(const std::string& base_url) {
+  absl::MutexLock lock(&mu_);
+  if (ServedBy* served = ServedLocked(base_url)) ++served->manifests;
+}
+
+void SessionState::RecordBlobServed(const std::string& base_url) {
+  absl::MutexLock lock(&mu_);
+  if (ServedBy* served = ServedLocked(base_url)) ++served->blobs;
+}
+
+void SessionState::AddServedBytes(const std::string& base_url, std::uint64_t bytes) {
+  served_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  absl::MutexLock lock(&mu_);
+  if (ServedBy* served = ServedLocked(base_url)) served->bytes += bytes;
+}
+
+std::vector<ServedBy> SessionState::Served() const {
+  absl::MutexLock lock(&mu_);
+  return served_;
+}
+
 void SessionState::ExcludeEndpoint(std::string base_url) {
   absl::MutexLock lock(&mu_);
   excluded_.insert(std::move(base_url));

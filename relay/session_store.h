@@ -8,7 +8,9 @@
 // (issue 4 point 7: retry once without the endpoint that served bad bytes).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -45,6 +47,15 @@ struct Attempt {
   std::string base_url;  // "https://mirror:5000"
   std::string request;   // "GET manifests/1.25", "GET blobs/sha256:ab12..."
   std::string reason;    // "404", "UNAVAILABLE: connect to ...: refused"
+};
+
+// What one endpoint served a session: manifest requests answered (GET and
+// HEAD), blob bodies begun, and blob bytes delivered to containerd so far.
+struct ServedBy {
+  std::string base_url;
+  int manifests = 0;
+  int blobs = 0;
+  std::uint64_t bytes = 0;
 };
 
 // The server-side state of one session. Thread-safe: relay connection threads
@@ -89,6 +100,17 @@ class SessionState {
   // The endpoint that last served blob `digest` in this session, if any.
   std::optional<std::string> BlobSource(std::string_view digest) const;
 
+  // What each endpoint served (ServedBy), for the per-pull log line and
+  // `cri-mirror status`; bytes are added as they reach containerd, so a
+  // pull in flight shows its progress. At most kMaxBlobSources endpoints.
+  void RecordManifestServed(const std::string& base_url);
+  void RecordBlobServed(const std::string& base_url);
+  void AddServedBytes(const std::string& base_url, std::uint64_t bytes);
+  // In the order endpoints first served something.
+  std::vector<ServedBy> Served() const;
+  // The sum of every endpoint's bytes; lock-free, for progress polling.
+  std::uint64_t served_bytes() const { return served_bytes_.load(std::memory_order_relaxed); }
+
   // Endpoints (by Endpoint::base_url) the relay must not use for this pull.
   void ExcludeEndpoint(std::string base_url);
   bool IsExcluded(std::string_view base_url) const;
@@ -111,6 +133,10 @@ class SessionState {
   std::set<std::string, std::less<>> excluded_ ABSL_GUARDED_BY(mu_);
   std::set<std::string, std::less<>> demoted_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string, std::less<>> blob_sources_ ABSL_GUARDED_BY(mu_);
+  std::vector<ServedBy> served_ ABSL_GUARDED_BY(mu_);
+  std::atomic<std::uint64_t> served_bytes_{0};
+
+  ServedBy* ServedLocked(const std::string& base_url) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };
 
 using SessionStatePtr = std::shared_ptr<SessionState>;

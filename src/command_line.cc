@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "config/parse.h"
 
@@ -42,6 +43,24 @@ absl::Status ApplyFlag(const std::vector<std::string>& args, size_t* i, CommandL
   if (IsFlag(arg, "--listen")) return assign("--listen", &cl->listen.emplace());
   if (IsFlag(arg, "--backend")) return assign("--backend", &cl->backend.emplace());
   if (IsFlag(arg, "--log-level")) return assign("--log-level", &cl->log_level);
+  if (IsFlag(arg, "--log-format")) {
+    if (absl::Status s = assign("--log-format", &cl->log_format); !s.ok()) return s;
+    if (cl->log_format != "text" && cl->log_format != "json") {
+      return BadArgument(
+          absl::StrCat("--log-format must be text or json, not \"", cl->log_format, "\""));
+    }
+    return absl::OkStatus();
+  }
+  if (IsFlag(arg, "--file")) return assign("--file", &cl->list_file);
+  if (IsFlag(arg, "--parallel")) {
+    std::string value;
+    if (absl::Status s = assign("--parallel", &value); !s.ok()) return s;
+    if (!absl::SimpleAtoi(value, &cl->parallel) || cl->parallel < 1 || cl->parallel > 64) {
+      return BadArgument(absl::StrCat("--parallel must be a number from 1 to 64, not \"",
+                                      value, "\""));
+    }
+    return absl::OkStatus();
+  }
   if (IsFlag(arg, "--output")) {
     // Checked once the command is known: text|json for resolve, a file for
     // convert.
@@ -87,6 +106,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     cl.json = cl.output_file == "json";
     cl.output_file.clear();
   }
+  const bool prefetch = !positional.empty() && positional[0] == "prefetch";
+  if (!cl.list_file.empty() && !prefetch) return BadArgument("--file applies to prefetch only");
   if (positional.empty()) return cl;
   if (positional[0] == "check-config" && positional.size() == 1) {
     cl.command = Command::kCheckConfig;
@@ -95,11 +116,29 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     cl.image = positional[1];
   } else if (positional[0] == "resolve") {
     return BadArgument("resolve takes exactly one IMAGE argument");
+  } else if (positional[0] == "status" && positional.size() == 1) {
+    cl.command = Command::kStatus;
+  } else if (positional[0] == "pull" && positional.size() == 2) {
+    cl.command = Command::kPull;
+    cl.image = positional[1];
+  } else if (positional[0] == "pull") {
+    return BadArgument("pull takes exactly one IMAGE argument");
+  } else if (prefetch && positional.size() == 1 && !cl.list_file.empty()) {
+    cl.command = Command::kPrefetch;
+  } else if (prefetch) {
+    return BadArgument("prefetch takes --file LIST (one image a line) and no other argument");
   } else {
     return BadArgument(absl::StrCat("unknown command \"", positional[0], "\""));
   }
-  if (cl.command != Command::kDaemon && (cl.listen || cl.backend)) {
-    return BadArgument("--listen and --backend apply to the daemon only");
+  const bool pulls = cl.command == Command::kPull || cl.command == Command::kPrefetch;
+  if (cl.command != Command::kDaemon && cl.backend) {
+    return BadArgument("--backend applies to the daemon only");
+  }
+  if (cl.command != Command::kDaemon && !pulls && cl.listen) {
+    return BadArgument("--listen applies to the daemon, pull and prefetch only");
+  }
+  if (cl.json && cl.command != Command::kResolve && cl.command != Command::kStatus) {
+    return BadArgument("--output text|json applies to resolve and status only");
   }
   return cl;
 }
@@ -119,6 +158,18 @@ Usage:
       comment for every setting dropped or changed. FORMAT: containerd-hosts
       (a certs.d directory), containerd-config (config.toml), k3s
       (registries.yaml) or registries-conf (registries.conf + .d drop-ins).
+  cri-mirror status [--config FILE] [--output text|json]
+      Show the running daemon's state: the config in force (file, hash, last
+      reload result), rules, endpoint health and back-off, pulls in flight
+      and recent ones, ensured images. Read from the root-only socket of
+      [server].status.
+  cri-mirror pull IMAGE [--config FILE] [--listen URL]
+      Pull IMAGE through the running daemon (its [server].listen socket),
+      with bytes and rate on a terminal, one line otherwise.
+  cri-mirror prefetch --file LIST [--parallel N] [--config FILE] [--listen URL]
+      Pull every image of LIST (one a line; '#' comments) through the running
+      daemon, N at a time (default 4), then print a summary; exit 1 if any
+      failed.
   cri-mirror --version | --help
 
 Flags:
@@ -129,6 +180,9 @@ Flags:
   --backend URL      containerd's CRI socket, overrides [server].backend
                      (default unix:///run/containerd/containerd.sock)
   --log-level LEVEL  debug, info (default), warning or error
+  --log-format FMT   text (default) or json: one JSON object a line, and for
+                     each finished pull a "pull finished" line with the
+                     reference, rule, endpoints, bytes, duration, fallbacks
 
 Signals: SIGHUP reloads the configuration (a bad file keeps the last good
 one); SIGTERM/SIGINT stop gracefully.

@@ -4,6 +4,10 @@
 //   cri-mirror check-config [--config F]
 //   cri-mirror resolve IMAGE [--config F] [--output text|json]
 //   cri-mirror convert --from FORMAT PATH [--output FILE]
+//   cri-mirror status [--config F] [--output text|json]
+//   cri-mirror pull IMAGE [--config F] [--listen URL]
+//   cri-mirror prefetch --file LIST [--parallel N] [--config F] [--listen URL]
+//   (every form takes --log-format text|json and --log-level L)
 //   cri-mirror --help | --version
 #pragma once
 
@@ -15,7 +19,9 @@
 
 namespace crimirror::cli {
 
-enum class Command { kDaemon, kHelp, kVersion, kCheckConfig, kResolve, kConvert };
+enum class Command {
+  kDaemon, kHelp, kVersion, kCheckConfig, kResolve, kConvert, kStatus, kPull, kPrefetch
+};
 
 struct CommandLine {
   Command command = Command::kDaemon;
@@ -24,8 +30,11 @@ struct CommandLine {
   std::optional<std::string> listen;   // overrides [server].listen
   std::optional<std::string> backend;  // overrides [server].backend
   std::string log_level = "info";      // debug | info | warning | error
-  std::string image;                   // resolve IMAGE
-  bool json = false;                   // resolve --output json
+  std::string log_format = "text";     // text | json
+  std::string image;                   // resolve IMAGE, pull IMAGE
+  bool json = false;                   // resolve/status --output json
+  std::string list_file;               // prefetch --file LIST
+  int parallel = 4;                    // prefetch --parallel N (1..64)
   std::string from;                    // convert --from FORMAT
   std::string convert_path;            // convert PATH
   std::string output_file;             // convert --output FILE (empty = stdout)

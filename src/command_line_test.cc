@@ -46,7 +46,7 @@ TEST(CommandLine, RejectionsNameTheArgumentAndPointAtHelp) {
            {{"resolve"}, "exactly one IMAGE"},
            {{"resolve", "a", "b"}, "exactly one IMAGE"},
            {{"resolve", "a", "--output", "yaml"}, "yaml"},
-           {{"check-config", "--listen", "unix:///x"}, "daemon only"},
+           {{"check-config", "--listen", "unix:///x"}, "applies to the daemon, pull and prefetch only"},
            {{"convert", "/x"}, "--from FORMAT"},
            {{"convert", "--from", "k3s"}, "exactly one PATH"},
            {{"resolve", "a", "--from", "k3s"}, "convert only"},

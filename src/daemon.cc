@@ -16,13 +16,17 @@
 #include "node/sd_notify.h"
 #include "plugin/backend_channel.h"
 #include "plugin/mirror_pull.h"
+#include "plugin/pull_journal.h"
 #include "plugin/server.h"
 #include "relay/credential_check.h"
 #include "relay/curl_upstream.h"
 #include "relay/endpoint_health.h"
 #include "relay/relay_server.h"
 #include "relay/session_store.h"
+#include "src/daemon_client.h"
 #include "src/daemon_metrics.h"
+#include "src/daemon_status.h"
+#include "status/status_server.h"
 #include "src/load_config.h"
 #include "src/serve_loop.h"
 
@@ -38,6 +42,8 @@ struct Daemon {
   std::unique_ptr<config::ConfigStore> config_store;
   std::unique_ptr<config::ConfigWatcher> watcher;
   std::unique_ptr<relay::SessionStore> sessions;
+  // Before the interceptor, which writes to it until it is destroyed.
+  std::unique_ptr<plugin::PullJournal> journal = std::make_unique<plugin::PullJournal>();
   std::unique_ptr<relay::EndpointHealth> health;
   std::unique_ptr<relay::CurlUpstream> upstream;
   std::unique_ptr<relay::KubeletCredentialCheck> credential_check;
@@ -47,8 +53,13 @@ struct Daemon {
   std::unique_ptr<node::ImageEnsurer> ensurer;
   std::unique_ptr<DaemonCollectors> collectors;
   std::unique_ptr<metrics::MetricsServer> metrics_server;
+  std::unique_ptr<status::StatusServer> status_server;
+  absl::Time started = absl::Now();
   // The ensurer as the config watcher's thread sees it (set once started).
   std::atomic<node::ImageEnsurer*> reload_ensurer{nullptr};
+  // systemd's notify socket, and whether READY=1 went out (serve loop).
+  const node::Notifier notifier = node::Notifier::FromEnvironment();
+  std::atomic<bool> ready{false};
 };
 
 absl::Status StartConfig(const CommandLine& cl, Daemon* d) {
@@ -60,10 +71,22 @@ absl::Status StartConfig(const CommandLine& cl, Daemon* d) {
   RecordConfigLoad(absl::OkStatus(), d->config_store->path());
   for (const config::Warning& w : d->config_store->Warnings()) log::Warning(w.message);
   absl::StatusOr<std::unique_ptr<config::ConfigWatcher>> watcher =
-      config::ConfigWatcher::Create(d->config_store.get(), [d](const absl::Status& status) {
-        LogReload(status, d->config_store->path());
-        if (node::ImageEnsurer* ensurer = d->reload_ensurer.load()) ensurer->Trigger();
-      });
+      config::ConfigWatcher::Create(
+          d->config_store.get(),
+          [d](const absl::Status& status) {
+            LogReload(status, d->config_store->path());
+            if (node::ImageEnsurer* ensurer = d->reload_ensurer.load()) ensurer->Trigger();
+            if (d->ready.load()) {
+              absl::Status sent = d->notifier.Ready(absl::StrCat("serving unix://", d->server->socket_path()));
+              if (!sent.ok()) log::Warning(sent.message());
+            }
+          },
+          absl::Milliseconds(200),
+          [d] {
+            if (!d->ready.load()) return;
+            absl::Status sent = d->notifier.Reloading();
+            if (!sent.ok()) log::Warning(sent.message());
+          });
   if (watcher.ok()) {
     d->watcher = std::move(*watcher);
   } else {
@@ -114,6 +137,7 @@ absl::Status StartServer(const CommandLine& cl, const config::ServerSettings& se
   pull.relay_address = d->relay->address();
   pull.backend = *backend;
   pull.credential_check = d->credential_check.get();
+  pull.journal = d->journal.get();
   absl::StatusOr<std::unique_ptr<plugin::MirrorPullInterceptor>> interceptor =
       plugin::MirrorPullInterceptor::Create(std::move(pull));
   if (!interceptor.ok()) return interceptor.status();
@@ -164,6 +188,28 @@ absl::Status StartMetrics(const config::ServerSettings& server, Daemon* d) {
   return absl::OkStatus();
 }
 
+// [server] status: the root-only socket of `cri-mirror status` (start-up
+// only, like metrics).
+absl::Status StartStatus(const config::ServerSettings& server, Daemon* d) {
+  if (server.status.empty()) return absl::OkStatus();
+  StatusParts parts;
+  parts.config_store = d->config_store.get();
+  parts.health = d->health.get();
+  parts.journal = d->journal.get();
+  parts.ensurer = d->ensurer.get();
+  parts.version = CRI_MIRROR_VERSION;
+  parts.listen = absl::StrCat("unix://", d->server->socket_path());
+  parts.backend = d->backend_target;
+  parts.relay = d->relay->address();
+  parts.started = d->started;
+  absl::StatusOr<std::unique_ptr<status::StatusServer>> started = status::StatusServer::Start(
+      SocketPath(server.status), [parts] { return RenderStatus(parts); });
+  if (!started.ok()) return started.status();
+  d->status_server = std::move(*started);
+  log::Info("status at unix://", d->status_server->socket_path(), " (cri-mirror status)");
+  return absl::OkStatus();
+}
+
 // Blocks the signals we handle in every thread (gRPC's threads inherit the
 // mask), so that sigwait() in the main thread is their only receiver.
 sigset_t BlockHandledSignals() {
@@ -186,14 +232,15 @@ int RunDaemon(const CommandLine& cl) {
   if (status.ok()) status = StartServer(cl, d.config_store->Current()->server, &d);
   if (status.ok()) status = StartEnsurer(&d);
   if (status.ok()) status = StartMetrics(d.config_store->Current()->server, &d);
+  if (status.ok()) status = StartStatus(d.config_store->Current()->server, &d);
   if (!status.ok()) {
     log::Error("cannot start: ", status.message());
     return 1;
   }
-  const node::Notifier notifier = node::Notifier::FromEnvironment();
-  if (!notifier.settings().warning.empty()) log::Warning(notifier.settings().warning);
-  ServeUntilStopped(signals, {d.config_store.get(), d.ensurer.get(), &notifier,
-                              absl::StrCat("unix://", d.server->socket_path())});
+  if (!d.notifier.settings().warning.empty()) log::Warning(d.notifier.settings().warning);
+  ServeUntilStopped(signals, {d.config_store.get(), d.ensurer.get(), &d.notifier,
+                              absl::StrCat("unix://", d.server->socket_path()), &d.ready});
+  d.status_server.reset();
   d.metrics_server.reset();
   d.collectors.reset();
   d.watcher.reset();

@@ -4,12 +4,19 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 
 namespace crimirror::cli {
 namespace {
 
 metrics::Registry& R() { return metrics::Registry::Default(); }
+
+absl::Mutex load_mu;
+ConfigLoadState& LoadState() {
+  static ConfigLoadState* state = new ConfigLoadState();
+  return *state;
+}
 
 std::string FileHash(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
@@ -30,6 +37,20 @@ std::string FileHash(const std::string& path) {
 }  // namespace
 
 void RecordConfigLoad(const absl::Status& status, const std::string& path) {
+  {
+    absl::MutexLock lock(&load_mu);
+    ConfigLoadState& state = LoadState();
+    state.file = path;
+    state.last_attempt = absl::Now();
+    state.last_result = status;
+    ++state.loads;
+    if (!status.ok()) {
+      ++state.failures;
+    } else {
+      state.hash = FileHash(path);
+      state.in_force_since = state.last_attempt;
+    }
+  }
   R().Counter("cri_mirror_config_loads_total",
               "Config loads (start-up) and reloads, by result; a failed reload keeps the "
               "last good config.",
@@ -48,6 +69,11 @@ void RecordConfigLoad(const absl::Status& status, const std::string& path) {
                                     {"file", "hash"});
   info.Clear();
   info.Set({path, FileHash(path)}, 1);
+}
+
+ConfigLoadState LastConfigLoad() {
+  absl::MutexLock lock(&load_mu);
+  return LoadState();
 }
 
 DaemonCollectors::DaemonCollectors(const relay::EndpointHealth* health,

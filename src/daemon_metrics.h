@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "metrics/metrics_server.h"
 #include "node/image_ensurer.h"
 #include "relay/endpoint_health.h"
@@ -19,7 +20,20 @@ namespace crimirror::cli {
 // counter by result, the last result and its time, and on success the
 // config's hash (FNV-1a 64 of the file's bytes, hex) as
 // cri_mirror_config_info{hash, file}.
+// The same is kept for `cri-mirror status` (LastConfigLoad).
 void RecordConfigLoad(const absl::Status& status, const std::string& path);
+
+// The last config load or reload as RecordConfigLoad saw it.
+struct ConfigLoadState {
+  std::string file;
+  std::string hash;           // of the config in force ("none": built-in defaults)
+  absl::Time in_force_since;  // when that config was loaded
+  absl::Time last_attempt;    // the last load or reload, good or not
+  absl::Status last_result;   // a failed reload kept the config in force
+  int loads = 0;              // attempts so far, start-up included
+  int failures = 0;
+};
+ConfigLoadState LastConfigLoad();
 
 // Scrape-time collectors over `health` and `ensurer` (either may be null)
 // plus build info; removed when the returned object is destroyed, which

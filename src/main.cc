@@ -9,6 +9,8 @@
 #include "src/command_line.h"
 #include "src/config_commands.h"
 #include "src/daemon.h"
+#include "src/pull_command.h"
+#include "src/status_command.h"
 
 #ifndef CRI_MIRROR_VERSION
 #define CRI_MIRROR_VERSION "unknown"
@@ -43,6 +45,8 @@ int main(int argc, char** argv) {
     std::cerr << "cri-mirror: --log-level must be debug, info, warning or error\n";
     return 2;
   }
+  crimirror::log::SetFormat(command_line->log_format == "json" ? crimirror::log::Format::kJson
+                                                                 : crimirror::log::Format::kText);
   using crimirror::cli::Command;
   switch (command_line->command) {
     case Command::kHelp:
@@ -59,6 +63,12 @@ int main(int argc, char** argv) {
     case Command::kConvert:
       return crimirror::cli::RunConvert(command_line->from, command_line->convert_path,
                                         command_line->output_file, std::cout, std::cerr);
+    case Command::kStatus:
+      return crimirror::cli::RunStatus(*command_line, std::cout, std::cerr);
+    case Command::kPull:
+      return crimirror::cli::RunPull(*command_line, std::cout, std::cerr);
+    case Command::kPrefetch:
+      return crimirror::cli::RunPrefetch(*command_line, std::cout, std::cerr);
     case Command::kDaemon:
       return crimirror::cli::RunDaemon(*command_line);
   }

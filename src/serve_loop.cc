@@ -95,6 +95,7 @@ void ServeUntilStopped(const sigset_t& signals, const ServeLoopParts& parts) {
       if (settled || now >= ready_deadline) {
         SendReady(parts, settled);
         ready = true;
+        if (parts.ready != nullptr) parts.ready->store(true);
       }
     }
     if (watchdog && now >= next_ping) {

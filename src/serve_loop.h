@@ -11,6 +11,8 @@
 // the pings.
 #pragma once
 
+#include <atomic>
+
 #include <signal.h>
 
 #include <string>
@@ -26,6 +28,9 @@ struct ServeLoopParts {
   node::ImageEnsurer* ensurer = nullptr;  // null: ready at once
   const node::Notifier* notifier = nullptr;
   std::string serving;  // "unix:///run/cri-mirror/cri-mirror.sock", for STATUS=
+  // Set once READY=1 went out (file-watch reloads bracket themselves with
+  // RELOADING=1/READY=1 only from then on); may be null.
+  std::atomic<bool>* ready = nullptr;
 };
 
 // Runs until SIGTERM or SIGINT (blocked in every thread, see `signals`).

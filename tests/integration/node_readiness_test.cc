@@ -4,7 +4,7 @@
 // datagram socket the test owns. cri-mirror must read the sandbox image from
 // containerd's RuntimeService/Status, pull it (and [server].ensure_images)
 // through the mirror before READY=1, bracket a SIGHUP reload with
-// RELOADING=1/READY=1, pull a removed image again, ping the watchdog and
+// RELOADING=1/READY=1 (and a file-watch reload too), pull a removed image again, ping the watchdog and
 // send STOPPING=1 at SIGTERM.
 
 #include <signal.h>
@@ -153,6 +153,15 @@ TEST_F(NodeReadinessTest, EnsuresImagesThroughMirrorsBeforeReadyThenReloadsAndSt
   TESTBED_ASSERT_OK(mirror_->process()->Signal(SIGHUP));
   EXPECT_THAT(receiver_->Next(), StartsWith("RELOADING=1\nMONOTONIC_USEC=")) << Logs();
   EXPECT_THAT(receiver_->Next(), StartsWith("READY=1")) << Logs();
+
+  // A change of the file, reloaded by the file watch, is bracketed the same.
+  absl::StatusOr<std::string> config = ReadFile(mirror_->config_path());
+  ASSERT_TRUE(config.ok()) << config.status();
+  TESTBED_ASSERT_OK(mirror_->WriteConfig(*config + "# touched\n"));
+  EXPECT_THAT(receiver_->Next(absl::Seconds(10)), StartsWith("RELOADING=1\nMONOTONIC_USEC="))
+      << Logs();
+  EXPECT_THAT(receiver_->Next(absl::Seconds(10)), StartsWith("READY=1\nSTATUS=serving unix://"))
+      << Logs();
 
   // The sandbox image removed behind cri-mirror's back comes back on the
   // next pass (a reload asks for one at once).

@@ -6,7 +6,10 @@
 // CredentialProviderRequest to a file, one line each, and answers with one
 // `auth` entry per registry: A under a `*.` wildcard with A's port, B under
 // a path prefix with B's port (plus a decoy for B's bare host:port with a
-// wrong password, which the path prefix must beat). The number of lines is
+// wrong password, which the path prefix must beat). The registries listen on
+// 127.0.0.1, so the wildcard is "*.0.0.1:PORT": the kubelet globs an IP's
+// dot-separated parts like a name's labels, and no other name resolves to
+// loopback here. The number of lines is
 // how often cri-mirror ran the plugin, which the kubelet's rules fix:
 //  - Image key: once per repository;
 //  - Registry key: once per registry host:port;

@@ -160,6 +160,47 @@ TEST_F(CredentialProviderTest, HangingAndGarbagePluginsFailClearlyThenTheNextPro
   EXPECT_THAT(mirror_->LogTail(1 << 20), Not(HasSubstr(kPassword)));
 }
 
+// A provider that needs a pod's service-account token is skipped when the
+// file is read (one line, its plugin never runs); a plugin that exits
+// non-zero gives one warning per cause, with an excerpt of its stderr, and
+// the next provider serves.
+TEST_F(CredentialProviderTest, ServiceAccountProviderSkippedFailingPluginLoggedNextServes) {
+  Plugin("needs-sa", GoodAnswer());
+  Plugin("failing", "echo 'metadata service unreachable' >&2\nexit 3");
+  Plugin("good", GoodAnswer());
+  ProviderConfig(Provider("needs-sa") +
+                 "    tokenAttributes:\n      serviceAccountTokenAudience: registry.test\n"
+                 "      cacheType: Token\n      requireServiceAccount: true\n" +
+                 Provider("failing") + Provider("good"));
+  StartMirror();
+  ASSERT_FALSE(HasFatalFailure());
+  for (int pull = 0; pull < 2; ++pull) {
+    auto pulled = cri_->Pull("private.test:5000/team/app:v1");
+    ASSERT_TRUE(pulled.ok()) << pulled.status.error_message() << Logs();
+    EXPECT_EQ(pulled.response.image_ref(), image_.config_digest);
+  }
+  const std::string config = dir_->Join("credential-provider.yaml");
+  const std::string logs = mirror_->LogTail(1 << 20);
+  EXPECT_EQ(CountOf(logs, absl::StrCat("credential provider needs-sa (provider_config ", config,
+                                       ") skipped: tokenAttributes.requireServiceAccount is true")),
+            1)
+      << Logs();
+  EXPECT_EQ(Requests("needs-sa"), "");
+  // Failures are not cached (nor by the kubelet): the failing plugin ran for
+  // both pulls but warned once; "good" answered once (Registry key, 5m).
+  EXPECT_EQ(CountOf(logs, absl::StrCat("credential provider failing (provider_config ", config,
+                                       ") for ", registry_->HostPort(),
+                                       "/team/app: exited with status 3; stderr: metadata "
+                                       "service unreachable")),
+            1)
+      << Logs();
+  EXPECT_EQ(CountOf(Requests("failing"), "CredentialProviderRequest"), 2) << Requests("failing");
+  EXPECT_EQ(CountOf(Requests("good"), "CredentialProviderRequest"), 1) << Requests("good");
+  EXPECT_THAT(logs, HasSubstr(absl::StrCat("credentials for ", registry_->Url(),
+                                           ": credential provider good (provider_config ")));
+  EXPECT_THAT(logs, Not(HasSubstr(kPassword)));
+}
+
 TEST_F(CredentialProviderTest, MissingPluginBinaryFailsStartNamingIt) {
   ProviderConfig(Provider("not-installed"));
   CriMirrorOptions options;

@@ -6,7 +6,8 @@
 // script, both put on the daemon's PATH. Then scoping: the kubelet's
 // credentials for the image's registry A do not reach mirror B (B's access
 // log shows no authorized request) unless B's [host] sets forward_kubelet_credentials.
-// Everything captured (daemon log, pull errors, `resolve` output) is
+// A helper that hangs and one that prints garbage give one warning each and
+// the next file serves. Everything captured (daemon log, pull errors, `resolve` output) is
 // grepped for the secrets.
 #include <sys/stat.h>
 
@@ -199,6 +200,45 @@ TEST_F(DockerCredentialsTest, CredsStoreScriptOnPath) {
   StartMirror(Config({}, DockerConfig(R"({"auths": {}, "credsStore": "dcstore"})")));
   PullAndRemove();
   EXPECT_THAT(mirror_->LogTail(1 << 20), HasSubstr("credsStore (docker-credential-dcstore)"));
+}
+
+// A credHelpers helper that hangs, then a credsStore that prints garbage
+// (holding the password, which must not reach the log), each in its own
+// config file: one warning each, and the third file's `auths` serves. The
+// failures are remembered like answers, so a second pull runs neither.
+TEST_F(DockerCredentialsTest, HangingAndGarbageHelpersLogOnceThenTheNextFileServes) {
+  ASSERT_TRUE(WriteFile(helpers_ + "/docker-credential-hang", "#!/bin/sh\nsleep 60\n", 0755).ok());
+  ASSERT_TRUE(WriteFile(helpers_ + "/docker-credential-garbage",
+                        absl::StrCat("#!/bin/sh\necho 'Secret: ", kPassword, " (not JSON)'\n"),
+                        0755)
+                  .ok());
+  std::string files;
+  for (const std::string& json :
+       {absl::StrCat(R"({"credHelpers": {")", registry_->HostPort(), R"(": "hang"}})"),
+        std::string(R"({"credsStore": "garbage"})"),
+        absl::StrCat(R"({"auths": {")", registry_->HostPort(), R"(": {"username": ")", kUser,
+                     R"(", "password": ")", kPassword, R"("}}})")}) {
+    const std::string path = dir_->Join(absl::StrCat("docker-config-", ++configs_, ".json"));
+    ASSERT_TRUE(WriteFile(path, json, 0600).ok());
+    absl::StrAppend(&files, files.empty() ? "" : ", ", "\"", path, "\"");
+  }
+  StartMirror(Config({}, absl::StrCat("[credentials]\ndocker_config = [", files,
+                                      "]\nhelper_timeout = \"1s\"\n")));
+  PullAndRemove();
+  PullAndRemove();
+  const std::string log = mirror_->LogTail(1 << 22);
+  const std::string hang = absl::StrCat(
+      "credentials: docker-credential-hang get for ", registry_->HostPort(),
+      " failed, using the next source: docker-credential-hang did not answer within 1s (killed)");
+  EXPECT_EQ(CountOf(log, hang), 1) << Logs();
+  const std::string garbage = absl::StrCat(
+      "credentials: docker-credential-garbage answered something not JSON (expected "
+      "{\"ServerURL\",\"Username\",\"Secret\"}) for ",
+      registry_->HostPort(), "; using the next source");
+  EXPECT_EQ(CountOf(log, garbage), 1) << Logs();
+  EXPECT_THAT(log, HasSubstr(absl::StrCat("credentials for ", registry_->Url(), ": docker config ",
+                                          dir_->Join("docker-config-3.json"), " auths \"",
+                                          registry_->HostPort(), "\"")));
 }
 
 // The kubelet's credentials for the image's registry (A) never reach mirror

@@ -442,16 +442,6 @@ TEST_F(MirrorPullTest, RelayWithoutSessionAnswers401) {
   EXPECT_EQ(response.status, 401);
 }
 
-// Counts non-overlapping occurrences of `needle` in `text`.
-int CountOf(const std::string& text, const std::string& needle) {
-  int count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos;
-       at = text.find(needle, at + needle.size())) {
-    ++count;
-  }
-  return count;
-}
-
 // Overwrites a blob's bytes in a docker-registry's storage (same length), so
 // the registry serves content that fails digest verification.
 bool CorruptBlob(const Registry& registry, const std::string& digest) {

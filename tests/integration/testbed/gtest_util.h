@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "tests/integration/testbed/prerequisites.h"
@@ -40,3 +42,18 @@
       GTEST_SKIP() << *testbed_missing_;                                      \
     }                                                                         \
   } while (0)
+
+namespace crimirror::testbed {
+
+// Non-overlapping occurrences of `needle` in `text` (log lines, recorded
+// requests), for assertions on how often something happened.
+inline int CountOf(const std::string& text, const std::string& needle) {
+  int count = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size())) {
+    ++count;
+  }
+  return count;
+}
+
+}  // namespace crimirror::testbed

@@ -144,6 +144,90 @@ class PodTest : public ::testing::Test {
                         containerd_ ? containerd_->LogTail(6000) : "");
   }
 
+
+  // What RunPod() started.
+  struct Pod {
+    v1::PodSandboxConfig sandbox_config;
+    std::string sandbox_id;
+    std::string container_id;
+    pid_t sandbox_pid = 0;
+    pid_t container_pid = 0;
+  };
+
+  // The sandbox image ensured by cri-mirror, the app image pulled through
+  // it as the kubelet would; returns the pulled image_ref.
+  void PullThroughMirror(std::string* image_ref) {
+    absl::Status ensured = WaitFor([&] { return direct_->HasImage(kSandboxImage); },
+                                   absl::Seconds(60), "the sandbox image ensured by cri-mirror");
+    ASSERT_TRUE(ensured.ok()) << ensured << Logs();
+    CriResult<v1::PullImageResponse> pulled = images_->Pull(kAppImage);
+    ASSERT_TRUE(pulled.ok()) << pulled.status.error_message() << Logs();
+    *image_ref = pulled.response.image_ref();
+    ASSERT_THAT(*image_ref, ::testing::StartsWith("sha256:"));
+  }
+
+  // RunPodSandbox, then CreateContainer and StartContainer of `image_ref`
+  // in it, on containerd's RuntimeService.
+  void RunPod(const std::string& image_ref, Pod* pod) {
+    pod->sandbox_config = SandboxConfig();
+    auto sandbox = runtime_->RunPodSandbox(pod->sandbox_config);
+    ASSERT_TRUE(sandbox.ok()) << sandbox.status.error_message() << Logs();
+    pod->sandbox_id = sandbox.response.pod_sandbox_id();
+    auto sandbox_status = runtime_->PodSandboxStatus(pod->sandbox_id, /*verbose=*/true);
+    ASSERT_TRUE(sandbox_status.ok()) << sandbox_status.status.error_message();
+    EXPECT_EQ(sandbox_status.response.status().state(), v1::SANDBOX_READY);
+    std::optional<pid_t> sandbox_pid = InfoPid(sandbox_status.response.info());
+    ASSERT_TRUE(sandbox_pid.has_value()) << "no pid in PodSandboxStatus verbose info";
+    pod->sandbox_pid = *sandbox_pid;
+
+    auto created =
+        runtime_->CreateContainer(pod->sandbox_id, AppConfig(image_ref), pod->sandbox_config);
+    ASSERT_TRUE(created.ok()) << created.status.error_message() << Logs();
+    pod->container_id = created.response.container_id();
+    auto started = runtime_->StartContainer(pod->container_id);
+    ASSERT_TRUE(started.ok()) << started.status.error_message() << Logs();
+    auto status = runtime_->ContainerStatus(pod->container_id, /*verbose=*/true);
+    ASSERT_TRUE(status.ok()) << status.status.error_message();
+    EXPECT_EQ(status.response.status().state(), v1::CONTAINER_RUNNING) << Logs();
+    // containerd runs the mirrored image under its original name.
+    EXPECT_EQ(status.response.status().image_ref(),
+              absl::StrCat("apps.example/team/web@", app_digest_));
+    std::optional<pid_t> container_pid = InfoPid(status.response.info());
+    ASSERT_TRUE(container_pid.has_value()) << "no pid in ContainerStatus verbose info";
+    pod->container_pid = *container_pid;
+  }
+
+  // Stops and removes container and sandbox as the kubelet does.
+  void RemovePod(const Pod& pod) {
+    auto stopped = runtime_->StopContainer(pod.container_id, /*timeout_seconds=*/2);
+    ASSERT_TRUE(stopped.ok()) << stopped.status.error_message() << Logs();
+    auto status = runtime_->ContainerStatus(pod.container_id);
+    EXPECT_EQ(status.response.status().state(), v1::CONTAINER_EXITED);
+    EXPECT_TRUE(runtime_->RemoveContainer(pod.container_id).ok());
+    auto sandbox_stopped = runtime_->StopPodSandbox(pod.sandbox_id);
+    ASSERT_TRUE(sandbox_stopped.ok()) << sandbox_stopped.status.error_message() << Logs();
+    auto removed = runtime_->RemovePodSandbox(pod.sandbox_id);
+    ASSERT_TRUE(removed.ok()) << removed.status.error_message() << Logs();
+  }
+
+  // No sandbox, container, container process, shim or page is left.
+  void ExpectNothingLeft(const Pod& pod) {
+    auto containers = runtime_->ListContainers();
+    ASSERT_TRUE(containers.ok());
+    EXPECT_EQ(containers.response.containers_size(), 0);
+    auto sandboxes = runtime_->ListPodSandbox();
+    ASSERT_TRUE(sandboxes.ok());
+    EXPECT_EQ(sandboxes.response.items_size(), 0);
+    EXPECT_FALSE(ProcessAlive(pod.container_pid)) << "httpd pid " << pod.container_pid;
+    EXPECT_FALSE(ProcessAlive(pod.sandbox_pid)) << "pause pid " << pod.sandbox_pid;
+    absl::Status shims_gone =
+        WaitFor([&] { return ShimPids(containerd_->socket_path()).empty(); },
+                absl::Seconds(15), "containerd to end the pod's shim");
+    EXPECT_TRUE(shims_gone.ok()) << shims_gone;
+    EXPECT_FALSE(GetPage().ok()) << "the page is still served";
+    EXPECT_EQ(containerd_->StopShims(), 0);
+  }
+
   std::unique_ptr<TempDir> dir_;
   std::string busybox_;
   std::string page_;
@@ -160,41 +244,11 @@ class PodTest : public ::testing::Test {
 
 TEST_F(PodTest, HostNetworkPodFromMirroredImagesServesItsPageAndLeavesNothingBehind) {
   absl::Time start = absl::Now();
-  StartNode();
-  // cri-mirror ensures containerd's sandbox image through the mirror rule.
-  absl::Status ensured = WaitFor([&] { return direct_->HasImage(kSandboxImage); },
-                                 absl::Seconds(60), "the sandbox image ensured by cri-mirror");
-  ASSERT_TRUE(ensured.ok()) << ensured << Logs();
-  // The kubelet pulls the app image through cri-mirror's socket.
-  CriResult<v1::PullImageResponse> pulled = images_->Pull(kAppImage);
-  ASSERT_TRUE(pulled.ok()) << pulled.status.error_message() << Logs();
-  const std::string image_ref = pulled.response.image_ref();
-  ASSERT_THAT(image_ref, ::testing::StartsWith("sha256:"));
-
-  v1::PodSandboxConfig sandbox_config = SandboxConfig();
-  CriResult<v1::RunPodSandboxResponse> sandbox = runtime_->RunPodSandbox(sandbox_config);
-  ASSERT_TRUE(sandbox.ok()) << sandbox.status.error_message() << Logs();
-  const std::string sandbox_id = sandbox.response.pod_sandbox_id();
-  auto sandbox_status = runtime_->PodSandboxStatus(sandbox_id, /*verbose=*/true);
-  ASSERT_TRUE(sandbox_status.ok()) << sandbox_status.status.error_message();
-  EXPECT_EQ(sandbox_status.response.status().state(), v1::SANDBOX_READY);
-  std::optional<pid_t> sandbox_pid = InfoPid(sandbox_status.response.info());
-  ASSERT_TRUE(sandbox_pid.has_value()) << "no pid in PodSandboxStatus verbose info";
-
-  CriResult<v1::CreateContainerResponse> created =
-      runtime_->CreateContainer(sandbox_id, AppConfig(image_ref), sandbox_config);
-  ASSERT_TRUE(created.ok()) << created.status.error_message() << Logs();
-  const std::string container_id = created.response.container_id();
-  CriResult<v1::StartContainerResponse> started = runtime_->StartContainer(container_id);
-  ASSERT_TRUE(started.ok()) << started.status.error_message() << Logs();
-  auto status = runtime_->ContainerStatus(container_id, /*verbose=*/true);
-  ASSERT_TRUE(status.ok()) << status.status.error_message();
-  EXPECT_EQ(status.response.status().state(), v1::CONTAINER_RUNNING) << Logs();
-  // containerd runs the mirrored image under its original name.
-  EXPECT_EQ(status.response.status().image_ref(),
-            absl::StrCat("apps.example/team/web@", app_digest_));
-  std::optional<pid_t> container_pid = InfoPid(status.response.info());
-  ASSERT_TRUE(container_pid.has_value()) << "no pid in ContainerStatus verbose info";
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+  std::string image_ref;
+  ASSERT_NO_FATAL_FAILURE(PullThroughMirror(&image_ref));
+  Pod pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(image_ref, &pod));
 
   // The container serves the page the test wrote into its image.
   absl::StatusOr<HttpResponse> page;
@@ -209,31 +263,8 @@ TEST_F(PodTest, HostNetworkPodFromMirroredImagesServesItsPageAndLeavesNothingBeh
   EXPECT_EQ(page->body, page_);
   absl::Duration to_page = absl::Now() - start;
 
-  // Stop and remove as the kubelet does, then nothing of the pod is left.
-  auto stopped = runtime_->StopContainer(container_id, /*timeout_seconds=*/2);
-  ASSERT_TRUE(stopped.ok()) << stopped.status.error_message() << Logs();
-  status = runtime_->ContainerStatus(container_id);
-  EXPECT_EQ(status.response.status().state(), v1::CONTAINER_EXITED);
-  EXPECT_TRUE(runtime_->RemoveContainer(container_id).ok());
-  auto sandbox_stopped = runtime_->StopPodSandbox(sandbox_id);
-  ASSERT_TRUE(sandbox_stopped.ok()) << sandbox_stopped.status.error_message() << Logs();
-  auto removed = runtime_->RemovePodSandbox(sandbox_id);
-  ASSERT_TRUE(removed.ok()) << removed.status.error_message() << Logs();
-
-  auto containers = runtime_->ListContainers();
-  ASSERT_TRUE(containers.ok());
-  EXPECT_EQ(containers.response.containers_size(), 0);
-  auto sandboxes = runtime_->ListPodSandbox();
-  ASSERT_TRUE(sandboxes.ok());
-  EXPECT_EQ(sandboxes.response.items_size(), 0);
-  EXPECT_FALSE(ProcessAlive(*container_pid)) << "httpd pid " << *container_pid;
-  EXPECT_FALSE(ProcessAlive(*sandbox_pid)) << "pause pid " << *sandbox_pid;
-  absl::Status shims_gone =
-      WaitFor([&] { return ShimPids(containerd_->socket_path()).empty(); }, absl::Seconds(15),
-              "containerd to end the pod's shim");
-  EXPECT_TRUE(shims_gone.ok()) << shims_gone;
-  EXPECT_FALSE(GetPage().ok()) << "the page is still served";
-  EXPECT_EQ(containerd_->StopShims(), 0);
+  ASSERT_NO_FATAL_FAILURE(RemovePod(pod));
+  ExpectNothingLeft(pod);
   EXPECT_THAT(mirror_->LogTail(), HasSubstr(absl::StrCat("ensure: pulled ", kSandboxImage)));
   std::cout << "[pod_test] images ensured and pulled, pod running, page read in "
             << absl::FormatDuration(to_page) << "; whole pod cycle "

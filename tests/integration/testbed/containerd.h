@@ -42,7 +42,8 @@ class Containerd {
  public:
   // Creates <parent_dir>/containerd/{config.toml,root,state,...} and starts
   // containerd (see Start()), after ending the shims an earlier test's
-  // containerd left when that test was killed (KillOrphanShims()). Errors of Start(), or Internal for file I/O.
+  // containerd left when that test was killed (KillOrphanShims()). Errors
+  // of Start(), or Internal for file I/O.
   static absl::StatusOr<std::unique_ptr<Containerd>> Create(
       const std::string& parent_dir, ContainerdOptions options = {});
 

@@ -2,8 +2,9 @@
 //
 // ImageBuilder makes tiny OCI images inside the test, with no network and no
 // external tool: deterministic tar layers (ustar, fixed mtime/owner; see
-// tar_layer.h) compressed as gzip "stored" blocks (valid gzip, trivially fast; the
-// payload is random and incompressible anyway), an OCI image config with
+// tar_layer.h) compressed as gzip "stored" blocks (valid gzip, trivially
+// fast; the payload is random and incompressible anyway), an OCI image
+// config (Entrypoint/Cmd when the image is to run) with
 // correct rootfs.diff_ids (sha256 of the uncompressed tar), an OCI manifest,
 // and optionally an OCI image index over several platforms. Everything goes
 // into an OCI image layout directory (oci-layout, index.json, blobs/sha256)

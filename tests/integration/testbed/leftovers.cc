@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -16,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "tests/integration/testbed/temp_dir.h"
 #include "tests/integration/testbed/wait.h"
 
 namespace crimirror::testbed {
@@ -33,12 +33,8 @@ std::vector<pid_t> AllPids() {
   return pids;
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+// A /proc file's text; "" once the process is gone.
+std::string Slurp(const std::string& path) { return ReadFile(path).value_or(""); }
 
 // State letter and parent pid from /proc/<pid>/stat ("pid (comm) S ppid
 // ..."; comm may hold spaces and parentheses, so parse after the last ')').

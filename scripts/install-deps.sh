@@ -15,6 +15,9 @@ packages=(
   clang libclang-rt-14-dev
   # real components used by the integration tests and the demo
   containerd docker-registry skopeo apache2-utils openssl curl
+  # pod_test runs a real pod: runc (containerd's runtime, named for clarity)
+  # and a static /bin/busybox, the only program of its pause and app images
+  runc busybox-static
   iproute2 procps
   # systemd-analyze (test of systemd/), dpkg-shlibdeps (cpack -G DEB and its test)
   systemd dpkg-dev

@@ -127,6 +127,34 @@ TEST_F(TestbedTest, BuiltLayersAreValidTarGz) {
   EXPECT_EQ(again.manifest_digest, image.manifest_digest);
 }
 
+TEST_F(TestbedTest, FilesLayerKeepsModesDirectoriesAndSymlinks) {
+  TESTBED_ASSERT_OK_AND_ASSIGN(auto builder,
+                               ImageBuilder::Create(dir_->Join("oci")));
+  ImageOptions options;
+  TarEntry link;
+  link.path = "bin/sh";
+  link.type = TarEntry::Type::kSymlink;
+  link.mode = 0777;
+  link.link_target = "/bin/busybox";
+  options.files = {TarDirectory("bin"), TarFile("bin/busybox", "#!x", 0755),
+                   link, TarFile("www/index.html", "page")};
+  options.entrypoint = {"/bin/busybox", "true"};
+  TESTBED_ASSERT_OK_AND_ASSIGN(BuiltImage image,
+                               builder->BuildImage("files", options));
+  ASSERT_EQ(image.layer_digests.size(), 2u);  // layer 0, then the files
+  TESTBED_ASSERT_OK_AND_ASSIGN(
+      std::string listing,
+      RunCommandOk({"tar", "-tvzf", builder->BlobPath(image.layer_digests[1])},
+                   dir_->Join("tar")));
+  EXPECT_THAT(listing, HasSubstr("drwxr-xr-x root/root"));
+  EXPECT_THAT(listing, HasSubstr("-rwxr-xr-x root/root         3 1970-01-01 00:00 bin/busybox"));
+  EXPECT_THAT(listing, HasSubstr("bin/sh -> /bin/busybox"));
+  EXPECT_THAT(listing, HasSubstr("-rw-r--r-- root/root         4 1970-01-01 00:00 www/index.html"));
+  TESTBED_ASSERT_OK_AND_ASSIGN(std::string config,
+                               ReadFile(builder->BlobPath(image.config_digest)));
+  EXPECT_THAT(config, HasSubstr(R"("Entrypoint":["/bin/busybox","true"])"));
+}
+
 TEST_F(TestbedTest, ContainerdCriPullsImagesPushedToAnHttpRegistry) {
   StartContainerd();
   TESTBED_ASSERT_OK_AND_ASSIGN(auto registry, Registry::Create(dir_->path()));

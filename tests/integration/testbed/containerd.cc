@@ -2,10 +2,12 @@
 #include "tests/integration/testbed/containerd.h"
 
 #include <filesystem>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "tests/integration/testbed/cri_client.h"
+#include "tests/integration/testbed/leftovers.h"
 #include "tests/integration/testbed/temp_dir.h"
 #include "tests/integration/testbed/wait.h"
 
@@ -77,6 +79,10 @@ absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Create(
     return absl::InternalError(
         absl::StrCat("cannot create ", dir, ": ", ec.message()));
   }
+  if (int orphans = KillOrphanShims(); orphans > 0) {
+    std::cerr << "[testbed] killed " << orphans
+              << " shim/container process(es) of a dead earlier containerd\n";
+  }
   auto containerd =
       std::unique_ptr<Containerd>(new Containerd(dir, std::move(options)));
   absl::Status status = containerd->WriteConfig();
@@ -85,7 +91,22 @@ absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Create(
   return containerd;
 }
 
-Containerd::~Containerd() { Stop(); }
+Containerd::~Containerd() {
+  Stop();
+  int killed = StopShims();
+  if (killed > 0) {
+    std::cerr << "[testbed] killed " << killed
+              << " leftover shim/container process(es) of " << socket_path_
+              << "\n";
+  }
+}
+
+int Containerd::StopShims() {
+  int killed = 0;
+  for (pid_t shim : ShimPids(socket_path_)) killed += KillProcessTree(shim);
+  UnmountBelow(dir_);
+  return killed;
+}
 
 absl::Status Containerd::WriteConfig() const {
   std::string config =

@@ -4,9 +4,11 @@
 // (version 2), root, state, opt and CNI dirs and gRPC socket under a test
 // directory, the CRI plugin with snapshotter "native" (works on any file
 // system, no mounts) and the AppArmor / OOM-score / cgroup features a
-// sandboxed CI machine lacks turned off. Only the CRI image service is
-// expected to work; no container can run. The config has no registry
-// section at all (no config_path, no mirrors): cri-mirror never needs one.
+// sandboxed CI machine lacks turned off. Besides the image service, the
+// CRI RuntimeService runs pods with runc (pod_test: a host-network sandbox
+// and a container); the destructor then also ends the shims this
+// containerd started (see StopShims()). The config has no registry section
+// at all (no config_path, no mirrors): cri-mirror never needs one.
 #pragma once
 
 #include <memory>
@@ -39,7 +41,9 @@ struct ContainerdOptions {
 class Containerd {
  public:
   // Creates <parent_dir>/containerd/{config.toml,root,state,...} and starts
-  // containerd (see Start()). Errors of Start(), or Internal for file I/O.
+  // containerd (see Start()), after ending the shims an earlier test's
+  // containerd left when that test was killed (KillOrphanShims()). Errors
+  // of Start(), or Internal for file I/O.
   static absl::StatusOr<std::unique_ptr<Containerd>> Create(
       const std::string& parent_dir, ContainerdOptions options = {});
 
@@ -53,8 +57,16 @@ class Containerd {
   // is not ready within start_timeout.
   absl::Status Start();
 
-  // SIGTERM, bounded wait, SIGKILL. Keeps root/state; idempotent.
+  // SIGTERM, bounded wait, SIGKILL. Keeps root/state and the shims of
+  // running pods (as a real containerd restart does); idempotent.
   void Stop();
+
+  // Kills every containerd-shim this containerd started (found by its
+  // socket path, see leftovers.h) with the container processes under it,
+  // and unmounts what is still mounted below its directory. Returns how
+  // many processes it killed (0 after a test that removed its pods). The
+  // destructor calls Stop() and then this.
+  int StopShims();
 
   // Kills containerd with SIGKILL (a crash). Keeps root/state.
   void Kill();

@@ -1,34 +1,12 @@
 // Copyright cri-mirror authors.
 #include "tests/integration/testbed/cri_client.h"
 
-#include <chrono>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace crimirror::testbed {
-namespace {
 
-void SetDeadline(grpc::ClientContext& context, absl::Duration deadline) {
-  context.set_deadline(std::chrono::system_clock::now() +
-                       absl::ToChronoMilliseconds(deadline));
-}
-
-// Runs one unary stub method with a fresh context and deadline.
-template <typename Request, typename Response, typename Method>
-CriResult<Response> Call(runtime::v1::ImageService::Stub& stub, Method method,
-                         const Request& request, absl::Duration deadline) {
-  grpc::ClientContext context;
-  SetDeadline(context, deadline);
-  CriResult<Response> result;
-  result.status = (stub.*method)(&context, request, &result.response);
-  if (!result.status.ok()) result.response.Clear();
-  return result;
-}
-
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<CriImageClient>> CriImageClient::Create(
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CriChannel(
     const std::string& endpoint) {
   std::string target;
   if (absl::StartsWith(endpoint, "unix:///")) {
@@ -40,10 +18,18 @@ absl::StatusOr<std::unique_ptr<CriImageClient>> CriImageClient::Create(
         absl::StrCat("CRI endpoint '", endpoint,
                      "' is not unix:///abs/path or an absolute socket path"));
   }
-  auto channel =
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+}
+
+absl::StatusOr<std::unique_ptr<CriImageClient>> CriImageClient::Create(
+    const std::string& endpoint) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = CriChannel(endpoint);
+  if (!channel.ok()) return channel.status();
+  std::string target = absl::StartsWith(endpoint, "/")
+                           ? absl::StrCat("unix://", endpoint)
+                           : endpoint;
   return std::unique_ptr<CriImageClient>(
-      new CriImageClient(target, std::move(channel)));
+      new CriImageClient(std::move(target), *std::move(channel)));
 }
 
 CriResult<runtime::v1::PullImageResponse> CriImageClient::Pull(
@@ -53,7 +39,7 @@ CriResult<runtime::v1::PullImageResponse> CriImageClient::Pull(
 
 CriResult<runtime::v1::PullImageResponse> CriImageClient::Pull(
     const runtime::v1::PullImageRequest& request, absl::Duration deadline) {
-  return Call<runtime::v1::PullImageRequest, runtime::v1::PullImageResponse>(
+  return CriCall<runtime::v1::PullImageResponse>(
       *stub_, &runtime::v1::ImageService::Stub::PullImage, request, deadline);
 }
 
@@ -62,14 +48,13 @@ CriResult<runtime::v1::ImageStatusResponse> CriImageClient::Status(
   runtime::v1::ImageStatusRequest request;
   request.mutable_image()->set_image(image);
   request.set_verbose(verbose);
-  return Call<runtime::v1::ImageStatusRequest,
-              runtime::v1::ImageStatusResponse>(
+  return CriCall<runtime::v1::ImageStatusResponse>(
       *stub_, &runtime::v1::ImageService::Stub::ImageStatus, request, deadline);
 }
 
 CriResult<runtime::v1::ListImagesResponse> CriImageClient::List(
     absl::Duration deadline) {
-  return Call<runtime::v1::ListImagesRequest, runtime::v1::ListImagesResponse>(
+  return CriCall<runtime::v1::ListImagesResponse>(
       *stub_, &runtime::v1::ImageService::Stub::ListImages,
       runtime::v1::ListImagesRequest(), deadline);
 }
@@ -78,15 +63,13 @@ CriResult<runtime::v1::RemoveImageResponse> CriImageClient::Remove(
     const std::string& image, absl::Duration deadline) {
   runtime::v1::RemoveImageRequest request;
   request.mutable_image()->set_image(image);
-  return Call<runtime::v1::RemoveImageRequest,
-              runtime::v1::RemoveImageResponse>(
+  return CriCall<runtime::v1::RemoveImageResponse>(
       *stub_, &runtime::v1::ImageService::Stub::RemoveImage, request, deadline);
 }
 
 CriResult<runtime::v1::ImageFsInfoResponse> CriImageClient::FsInfo(
     absl::Duration deadline) {
-  return Call<runtime::v1::ImageFsInfoRequest,
-              runtime::v1::ImageFsInfoResponse>(
+  return CriCall<runtime::v1::ImageFsInfoResponse>(
       *stub_, &runtime::v1::ImageService::Stub::ImageFsInfo,
       runtime::v1::ImageFsInfoRequest(), deadline);
 }

@@ -9,6 +9,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,25 @@ struct CriResult {
 
 // Per-call deadline used when none is given.
 inline constexpr absl::Duration kDefaultCriDeadline = absl::Seconds(60);
+
+// Runs one unary method of any CRI stub (ImageService, RuntimeService) with
+// a fresh context and `deadline`; the response is cleared unless OK.
+template <typename Response, typename Stub, typename Request, typename Method>
+CriResult<Response> CriCall(Stub& stub, Method method, const Request& request,
+                            absl::Duration deadline) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       absl::ToChronoMilliseconds(deadline));
+  CriResult<Response> result;
+  result.status = (stub.*method)(&context, request, &result.response);
+  if (!result.status.ok()) result.response.Clear();
+  return result;
+}
+
+// A lazily connecting insecure channel to `endpoint`, "unix:///abs/path"
+// or a bare absolute socket path. InvalidArgument for any other form.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CriChannel(
+    const std::string& endpoint);
 
 // Synchronous ImageService client. Thread-safe (gRPC stubs are).
 class CriImageClient {

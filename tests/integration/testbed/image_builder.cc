@@ -3,7 +3,6 @@
 
 #include <openssl/evp.h>
 
-#include <array>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -21,59 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kTarBlock = 512;
-constexpr size_t kMaxStoredBlock = 65535;
 constexpr char kRefNameAnnotation[] = "org.opencontainers.image.ref.name";
-
-// Writes `value` as zero-padded octal with a trailing NUL into `field`.
-void Octal(char* field, size_t width, uint64_t value) {
-  std::string s = absl::StrFormat("%0*o", static_cast<int>(width - 1), value);
-  std::memcpy(field, s.data(), width - 1);
-  field[width - 1] = '\0';
-}
-
-std::string TarHeader(const std::string& name, uint64_t size) {
-  std::array<char, kTarBlock> h{};
-  std::memcpy(h.data(), name.data(), std::min<size_t>(name.size(), 100));
-  Octal(&h[100], 8, 0644);       // mode
-  Octal(&h[108], 8, 0);          // uid
-  Octal(&h[116], 8, 0);          // gid
-  Octal(&h[124], 12, size);      // size
-  Octal(&h[136], 12, 0);         // mtime
-  std::memset(&h[148], ' ', 8);  // checksum placeholder
-  h[156] = '0';                  // regular file
-  std::memcpy(&h[257], "ustar", 6);
-  std::memcpy(&h[263], "00", 2);
-  std::memcpy(&h[265], "root", 4);
-  std::memcpy(&h[297], "root", 4);
-  unsigned sum = 0;
-  for (char c : h) sum += static_cast<unsigned char>(c);
-  std::string chk = absl::StrFormat("%06o", sum);
-  std::memcpy(&h[148], chk.data(), 6);
-  h[154] = '\0';
-  h[155] = ' ';
-  return std::string(h.data(), h.size());
-}
-
-uint32_t Crc32(absl::string_view data) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (unsigned char b : data) crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
-}
-
-void PutLe32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
 
 std::string RandomBytes(uint64_t size, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -118,6 +65,17 @@ std::string LayerTar(const ImageOptions& options, size_t index) {
   return MakeTar(files);
 }
 
+// The image config's "config": Entrypoint/Cmd as given, or a Cmd naming
+// the text file of layer 0 (no image of the bed ran before ImageOptions had
+// a program to run).
+json ProcessConfig(const ImageOptions& options) {
+  json process = json::object();
+  if (!options.entrypoint.empty()) process["Entrypoint"] = options.entrypoint;
+  if (!options.cmd.empty()) process["Cmd"] = options.cmd;
+  if (process.empty()) process["Cmd"] = {"/cri-mirror-layer-0.txt"};
+  return process;
+}
+
 // skopeo flags for one side ("dest" or "src" prefix; empty for inspect).
 std::vector<std::string> SkopeoTlsFlags(const std::string& prefix,
                                         const PushOptions& o) {
@@ -159,41 +117,6 @@ std::string Sha256Digest(absl::string_view bytes) {
   return out;
 }
 
-std::string MakeTar(const std::map<std::string, std::string>& files) {
-  std::string out;
-  for (const auto& [name, content] : files) {
-    out += TarHeader(name, content.size());
-    out += content;
-    out.append((kTarBlock - content.size() % kTarBlock) % kTarBlock, '\0');
-  }
-  out.append(2 * kTarBlock, '\0');
-  return out;
-}
-
-std::string GzipStored(absl::string_view data) {
-  // RFC 1952 header: magic, CM=deflate, no flags, mtime 0, XFL 0, OS 255.
-  std::string out("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", 10);
-  size_t pos = 0;
-  do {
-    size_t n = std::min(kMaxStoredBlock, data.size() - pos);
-    bool last = pos + n == data.size();
-    // RFC 1951 stored block: BFINAL bit, BTYPE=00, then byte-aligned
-    // LEN and NLEN (little endian) and the raw bytes.
-    out.push_back(last ? '\x01' : '\x00');
-    uint16_t len = static_cast<uint16_t>(n);
-    uint16_t nlen = static_cast<uint16_t>(~len);
-    out.push_back(static_cast<char>(len & 0xFF));
-    out.push_back(static_cast<char>(len >> 8));
-    out.push_back(static_cast<char>(nlen & 0xFF));
-    out.push_back(static_cast<char>(nlen >> 8));
-    out.append(data.data() + pos, n);
-    pos += n;
-  } while (pos < data.size());
-  PutLe32(out, Crc32(data));
-  PutLe32(out, static_cast<uint32_t>(data.size() & 0xFFFFFFFFu));
-  return out;
-}
-
 std::vector<ImageOptions> DefaultMultiPlatform(uint64_t seed) {
   ImageOptions amd64;
   amd64.seed = seed;
@@ -232,26 +155,38 @@ absl::StatusOr<std::string> ImageBuilder::WriteBlob(absl::string_view bytes) {
   return digest;
 }
 
+absl::Status ImageBuilder::AddLayer(const std::string& tar, BuiltImage& built) {
+  std::string gz = GzipStored(tar);
+  absl::StatusOr<std::string> digest = WriteBlob(gz);
+  if (!digest.ok()) return digest.status();
+  built.diff_ids.push_back(Sha256Digest(tar));
+  built.layer_digests.push_back(*digest);
+  built.layer_sizes.push_back(gz.size());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<BuiltImage> ImageBuilder::BuildManifest(
     const ImageOptions& options) {
   BuiltImage built;
   built.platform = options.platform;
-  json layers = json::array();
   for (size_t i = 0; i < options.layer_sizes.size(); ++i) {
-    std::string tar = LayerTar(options, i);
-    built.diff_ids.push_back(Sha256Digest(tar));
-    std::string gz = GzipStored(tar);
-    absl::StatusOr<std::string> digest = WriteBlob(gz);
-    if (!digest.ok()) return digest.status();
-    built.layer_digests.push_back(*digest);
-    built.layer_sizes.push_back(gz.size());
-    layers.push_back(Descriptor(kOciLayerGzipMediaType, *digest, gz.size()));
+    absl::Status added = AddLayer(LayerTar(options, i), built);
+    if (!added.ok()) return added;
+  }
+  if (!options.files.empty()) {
+    absl::Status added = AddLayer(MakeTar(options.files), built);
+    if (!added.ok()) return added;
+  }
+  json layers = json::array();
+  for (size_t i = 0; i < built.layer_digests.size(); ++i) {
+    layers.push_back(Descriptor(kOciLayerGzipMediaType, built.layer_digests[i],
+                                built.layer_sizes[i]));
   }
   json config = {
       {"created", "1970-01-01T00:00:00Z"},
       {"architecture", options.platform.architecture},
       {"os", options.platform.os},
-      {"config", {{"Cmd", {"/cri-mirror-layer-0.txt"}}}},
+      {"config", ProcessConfig(options)},
       {"rootfs", {{"type", "layers"}, {"diff_ids", built.diff_ids}}}};
   if (!options.platform.variant.empty())
     config["variant"] = options.platform.variant;

@@ -1,9 +1,10 @@
 // Copyright cri-mirror authors.
 //
 // ImageBuilder makes tiny OCI images inside the test, with no network and no
-// external tool: deterministic tar layers (ustar, fixed mtime/owner)
-// compressed as gzip "stored" blocks (valid gzip, trivially fast; the
-// payload is random and incompressible anyway), an OCI image config with
+// external tool: deterministic tar layers (ustar, fixed mtime/owner; see
+// tar_layer.h) compressed as gzip "stored" blocks (valid gzip, trivially
+// fast; the payload is random and incompressible anyway), an OCI image
+// config (Entrypoint/Cmd when the image is to run) with
 // correct rootfs.diff_ids (sha256 of the uncompressed tar), an OCI manifest,
 // and optionally an OCI image index over several platforms. Everything goes
 // into an OCI image layout directory (oci-layout, index.json, blobs/sha256)
@@ -27,6 +28,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tests/integration/testbed/registry.h"
+#include "tests/integration/testbed/tar_layer.h"  // IWYU pragma: export
 
 namespace crimirror::testbed {
 
@@ -57,6 +59,14 @@ struct ImageOptions {
   // digests with the same shape.
   uint64_t seed = 1;
   Platform platform;
+  // Non-empty: one more layer, on top of those, holding exactly these
+  // entries (e.g. a static busybox as bin/busybox with mode 0755 and the
+  // files it serves), so the image can run as a container.
+  std::vector<TarEntry> files;
+  // The image config's Entrypoint and Cmd. Both empty: Cmd names layer 0's
+  // text file (the image is only pulled, never run).
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
 };
 
 // Digests and sizes of what was built. Digests are "sha256:<hex>".
@@ -129,6 +139,8 @@ class ImageBuilder {
   explicit ImageBuilder(std::string dir) : dir_(std::move(dir)) {}
   absl::StatusOr<std::string> WriteBlob(absl::string_view bytes);
   absl::StatusOr<BuiltImage> BuildManifest(const ImageOptions& options);
+  // Writes `tar` gzipped as a blob and appends it to `built`'s layers.
+  absl::Status AddLayer(const std::string& tar, BuiltImage& built);
   absl::Status Tag(absl::string_view tag, absl::string_view media_type,
                    const std::string& digest, uint64_t size);
 
@@ -157,13 +169,5 @@ std::string Sha256Digest(absl::string_view bytes);
 // Two entries: linux/amd64 and linux/arm64/v8, one small layer each, with
 // different seeds (so the two manifests differ).
 std::vector<ImageOptions> DefaultMultiPlatform(uint64_t seed = 1);
-
-// Deterministic tar (ustar) of `files` (path -> content), mode 0644, uid/gid
-// 0, mtime 0, in map order. Exposed for unit tests of layer handling.
-std::string MakeTar(const std::map<std::string, std::string>& files);
-
-// Wraps `data` in a gzip stream of stored deflate blocks (no compression;
-// header mtime 0). Readable by any gzip implementation.
-std::string GzipStored(absl::string_view data);
 
 }  // namespace crimirror::testbed

@@ -21,4 +21,14 @@ std::vector<std::string> DefaultPrograms();
 std::optional<std::string> MissingPrerequisites(
     const std::vector<std::string>& programs = DefaultPrograms());
 
+// What running a pod needs beyond MissingPrerequisites(): runc and
+// containerd-shim-runc-v2 on PATH, a static busybox at /bin/busybox (the
+// pod test builds its pause and app images from it; Debian package
+// busybox-static), and a platform on which runc can start a container at
+// all: a `runc run` of busybox `true` in host network from a scratch bundle
+// under `scratch_dir`, with its own runc root there. nullopt when all hold;
+// otherwise the reason, with runc's own error text for the platform probe.
+std::optional<std::string> MissingPodPrerequisites(
+    const std::string& scratch_dir);
+
 }  // namespace crimirror::testbed

@@ -2,9 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "absl/time/clock.h"
+#include "config/endpoint_url.h"
 #include "nlohmann/json.hpp"
 #include "src/daemon_metrics.h"
 
@@ -43,16 +47,38 @@ Json RulesPart(const config::Config& config) {
   return rules;
 }
 
-Json EndpointsPart(const relay::EndpointHealth& health) {
+// Every endpoint host of the rules (and the upstreams that failed), with
+// its health: usable, or backed off after connection failures.
+Json EndpointsPart(const config::Config* config, const relay::EndpointHealth& health) {
+  std::vector<std::string> hosts;
+  auto add = [&hosts](const std::string& host) {
+    if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
+  };
+  if (config != nullptr) {
+    for (const config::MirrorRule& rule : config->mirrors) {
+      for (const std::string& url : rule.endpoints) {
+        absl::StatusOr<config::EndpointUrl> parsed = config::ParseEndpointUrl(url);
+        if (parsed.ok()) add(parsed->HostPort());
+      }
+    }
+  }
+  std::map<std::string, relay::EndpointHealth::HostState> states;
+  for (const relay::EndpointHealth::HostState& state : health.Snapshot()) {
+    add(state.host);
+    states[state.host] = state;
+  }
   Json endpoints = Json::array();
   const absl::Time now = absl::Now();
-  for (const relay::EndpointHealth::HostState& state : health.Snapshot()) {
-    const bool backed_off = state.until > now;
-    endpoints.push_back({{"host", state.host},
-                         {"consecutive_failures", state.consecutive_failures},
+  for (const std::string& host : hosts) {
+    auto it = states.find(host);
+    const int failures = it == states.end() ? 0 : it->second.consecutive_failures;
+    const bool backed_off = it != states.end() && it->second.until > now;
+    endpoints.push_back({{"host", host},
+                         {"state", backed_off ? "backed-off" : "usable"},
+                         {"consecutive_failures", failures},
                          {"backed_off", backed_off},
                          {"backoff_seconds_left",
-                          backed_off ? absl::ToDoubleSeconds(state.until - now) : 0.0}});
+                          backed_off ? absl::ToDoubleSeconds(it->second.until - now) : 0.0}});
   }
   return endpoints;
 }
@@ -95,7 +121,11 @@ std::string RenderStatus(const StatusParts& parts) {
               {"relay", parts.relay}};
   doc["config"] = ConfigPart();
   if (parts.config_store != nullptr) doc["rules"] = RulesPart(*parts.config_store->Current());
-  if (parts.health != nullptr) doc["endpoints"] = EndpointsPart(*parts.health);
+  if (parts.health != nullptr) {
+    config::ConfigPtr config =
+        parts.config_store != nullptr ? parts.config_store->Current() : nullptr;
+    doc["endpoints"] = EndpointsPart(config.get(), *parts.health);
+  }
   if (parts.journal != nullptr) doc["pulls"] = PullsPart(*parts.journal);
   if (parts.ensurer != nullptr) doc["ensured_images"] = EnsuredPart(*parts.ensurer);
   return doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";

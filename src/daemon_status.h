@@ -9,8 +9,10 @@
 //               "result": "ok"|"error", "error"}, "loads", "failures"},
 //    "rules": [{"registry", "origin", "endpoints", "fallback_to_upstream",
 //               "blocked"}],
-//    "endpoints": [{"host", "consecutive_failures", "backed_off",
-//                   "backoff_seconds_left"}],
+//    "endpoints": [{"host", "state": "usable"|"backed-off",
+//                   "consecutive_failures", "backed_off",
+//                   "backoff_seconds_left"}]  (every rule endpoint host,
+//                   then other hosts that failed, e.g. upstreams),
 //    "pulls": {"active": [{"ref", "rule", "started", "seconds", "bytes"}],
 //              "recent": [PullRecordFields, newest first]},
 //    "ensured_images": [{"image", "sandbox", "present", "error"}]}

@@ -65,30 +65,17 @@ PullOutcome PullOne(runtime::v1::ImageService::Stub& stub, const std::string& im
   return outcome;
 }
 
-// Bytes the daemon relayed so far for `reference` (in flight), from the
-// status socket; nullopt when it cannot be read.
-std::optional<std::uint64_t> InFlightBytes(const std::string& status_path,
-                                           const std::string& reference) {
+// Bytes the daemon relayed for `reference`, from the status socket: of the
+// pull in flight (`list` "active") or of the newest finished one ("recent").
+// nullopt when the socket cannot be read or shows no such pull.
+std::optional<std::uint64_t> StatusBytes(const std::string& status_path,
+                                         const std::string& reference, const char* list) {
   if (status_path.empty()) return std::nullopt;
   absl::StatusOr<std::string> body = status::FetchStatus(status_path);
   if (!body.ok()) return std::nullopt;
   nlohmann::json doc = nlohmann::json::parse(*body, nullptr, false);
   if (!doc.is_object() || !doc.contains("pulls")) return std::nullopt;
-  for (const nlohmann::json& pull : doc["pulls"].value("active", nlohmann::json::array())) {
-    if (pull.value("ref", "") == reference) return pull.value("bytes", std::uint64_t{0});
-  }
-  return std::nullopt;
-}
-
-// The relayed bytes of the newest finished pull of `reference`, if shown.
-std::optional<std::uint64_t> FinishedBytes(const std::string& status_path,
-                                           const std::string& reference) {
-  if (status_path.empty()) return std::nullopt;
-  absl::StatusOr<std::string> body = status::FetchStatus(status_path);
-  if (!body.ok()) return std::nullopt;
-  nlohmann::json doc = nlohmann::json::parse(*body, nullptr, false);
-  if (!doc.is_object() || !doc.contains("pulls")) return std::nullopt;
-  for (const nlohmann::json& pull : doc["pulls"].value("recent", nlohmann::json::array())) {
+  for (const nlohmann::json& pull : doc["pulls"].value(list, nlohmann::json::array())) {
     if (pull.value("ref", "") == reference) return pull.value("bytes", std::uint64_t{0});
   }
   return std::nullopt;
@@ -102,7 +89,7 @@ void ShowProgress(const std::string& status_path, const std::string& reference,
   std::uint64_t last_bytes = 0;
   absl::Time last_time = start;
   while (!done->WaitForNotificationWithTimeout(kProgressEvery)) {
-    std::optional<std::uint64_t> bytes = InFlightBytes(status_path, reference);
+    std::optional<std::uint64_t> bytes = StatusBytes(status_path, reference, "active");
     const absl::Time now = absl::Now();
     std::string line = absl::StrCat("\r", reference, ": ");
     if (bytes) {
@@ -189,7 +176,7 @@ int RunPull(const CommandLine& cl, std::ostream& out, std::ostream& err) {
     return 1;
   }
   out << "pulled " << canonical << " as " << outcome.image_ref << " in " << Seconds(outcome.took);
-  if (std::optional<std::uint64_t> bytes = FinishedBytes(target.status_path, canonical)) {
+  if (std::optional<std::uint64_t> bytes = StatusBytes(target.status_path, canonical, "recent")) {
     out << ", " << HumanBytes(*bytes) << " relayed";
   }
   out << "\n";

@@ -64,11 +64,7 @@ void RulesText(const Json& doc, std::string& out) {
 }
 
 void EndpointsText(const Json& doc, std::string& out) {
-  if (Array(doc, "endpoints").empty()) {
-    absl::StrAppend(&out, "endpoints: no failure recorded\n");
-    return;
-  }
-  absl::StrAppend(&out, "endpoints:\n");
+  absl::StrAppend(&out, "endpoints:", Array(doc, "endpoints").empty() ? " none\n" : "\n");
   for (const Json& e : Array(doc, "endpoints")) {
     absl::StrAppend(&out, "  ", Str(e, "host"), ": ",
                     e.value("backed_off", false)

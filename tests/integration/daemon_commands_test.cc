@@ -177,6 +177,10 @@ TEST_F(DaemonCommandsTest, PullLogsOneJsonLineAndStatusShowsItThenARejectedReloa
   EXPECT_EQ(status["pulls"]["recent"][0]["bytes"], line["bytes"]);
   EXPECT_EQ(status["listen"], mirror_->Endpoint());
   EXPECT_TRUE(status["ensured_images"].is_array());
+  ASSERT_EQ(status["endpoints"].size(), 2u) << status.dump(2);
+  EXPECT_EQ(status["endpoints"][0]["host"], broken_->HostPort());
+  EXPECT_EQ(status["endpoints"][1]["host"], registry_->HostPort());
+  EXPECT_EQ(status["endpoints"][1]["state"], "usable");
   CommandResult text = Command({"status"}, "status-text");
   EXPECT_EQ(text.exit_code, 0) << text.stderr_text;
   EXPECT_THAT(text.stdout_text, HasSubstr(absl::StrCat("ok ", canonical)));
@@ -206,7 +210,12 @@ TEST_F(DaemonCommandsTest, PullLogsOneJsonLineAndStatusShowsItThenARejectedReloa
 }
 
 TEST_F(DaemonCommandsTest, PrefetchPullsAListInParallelAndNamesEachFailure) {
-  StartMirror(Config(Endpoints()));
+  // A first endpoint where nothing listens: backed off, and status says so.
+  FaultProxyOptions refuse;
+  refuse.upstream_host_port = registry_->HostPort();
+  refuse.fault = Fault::kRefuse;
+  TESTBED_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FaultProxy> refused, FaultProxy::Start(refuse));
+  StartMirror(Config(absl::StrCat("\"", refused->Url(), "\", ", Endpoints())));
   ASSERT_FALSE(HasFatalFailure());
   const std::string list = dir_->Join("images.list");
   ASSERT_TRUE(WriteFile(list, absl::StrCat("# node images\n", kImage,
@@ -231,6 +240,14 @@ TEST_F(DaemonCommandsTest, PrefetchPullsAListInParallelAndNamesEachFailure) {
     }
   }
   EXPECT_EQ(failed, 1);
+  nlohmann::json status = Status();
+  ASSERT_EQ(status["endpoints"].size(), 3u) << status.dump(2);
+  EXPECT_EQ(status["endpoints"][0]["host"], refused->HostPort());
+  EXPECT_EQ(status["endpoints"][0]["state"], "backed-off");
+  EXPECT_GE(status["endpoints"][0]["consecutive_failures"].get<int>(), 1);
+  EXPECT_EQ(status["endpoints"][2]["state"], "usable");
+  CommandResult text = Command({"status"}, "status-backoff");
+  EXPECT_THAT(text.stdout_text, HasSubstr(refused->HostPort() + ": backed off for "));
 
   ASSERT_TRUE(WriteFile(list, "good/image:v1\nnot an image\n").ok());
   CommandResult bad = Command({"prefetch", "--file", list, "--listen", mirror_->Endpoint()},

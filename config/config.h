@@ -84,6 +84,10 @@ struct HostSettings {
   // the image's own registry: for a mirror that is the same registry under
   // another address (issue 12). Default false: never to any other host.
   bool forward_kubelet_credentials = false;
+  // `headers`: sent with every request to this host's endpoints (not to
+  // redirect targets or token services), sorted by name; a name may repeat.
+  // Never logged (a value may be a tenant key).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // What a pull does with the kubelet's credentials for a rule whose

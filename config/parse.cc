@@ -25,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "config/endpoint_url.h"
+#include "config/http_header.h"
 #include "config/rewrite.h"
 #include "config/toml_internal.h"
 #include "re2/re2.h"
@@ -78,7 +79,8 @@ const KeyList kHostKeys = {"ca_file",
                            "connect_timeout",
                            "response_timeout",
                            "hedge_after",
-                           "forward_kubelet_credentials"};
+                           "forward_kubelet_credentials",
+                           "headers"};
 
 absl::string_view TypeName(toml::node_type type) {
   switch (type) {
@@ -210,6 +212,7 @@ class Validator {
   void ParseHostFields(const toml::table& table, const std::string& path,
                        HostSettings* host);
   void CheckHostPairs(const toml::table& table, const std::string& path);
+  void ParseHeaders(const toml::node& node, const std::string& path, HostSettings* host);
   void ParseFileKey(const toml::table& table, const std::string& path,
                     absl::string_view key, std::string* out);
   void ParseSecretKey(const toml::table& table, const std::string& path,
@@ -831,6 +834,38 @@ void Validator::ParseHostFields(const toml::table& table,
   if (const toml::node* n = table.get("forward_kubelet_credentials")) {
     if (auto b = Bool(*n, path + ".forward_kubelet_credentials")) {
       host->forward_kubelet_credentials = *b;
+    }
+  }
+  if (const toml::node* n = table.get("headers")) ParseHeaders(*n, path + ".headers", host);
+}
+
+// headers = { "X-Name" = "value", "X-Multi" = ["a", "b"] }
+void Validator::ParseHeaders(const toml::node& node, const std::string& path,
+                             HostSettings* host) {
+  const toml::table* headers = node.as_table();
+  if (headers == nullptr) {
+    Error(node.source(), path,
+          absl::StrCat("expected a table of header names to strings, got ", TypeName(node.type()),
+                       "; write headers = { \"X-Mirror-Tenant\" = \"team-a\" }"));
+    return;
+  }
+  for (auto&& [name, value] : *headers) {
+    const std::string key = absl::StrCat(path, ".", Quote(std::string(name.str())));
+    std::vector<std::string> values;
+    if (const toml::array* list = value.as_array()) {
+      for (const toml::node& item : *list) {
+        if (auto v = String(item, key)) values.push_back(*v);
+      }
+    } else if (auto v = String(value, key)) {
+      values.push_back(*v);
+    }
+    for (const std::string& v : values) {
+      absl::Status ok = CheckRegistryHeader(std::string(name.str()), v);
+      if (!ok.ok()) {
+        Error(value.source(), key, std::string(ok.message()));
+        break;
+      }
+      host->headers.emplace_back(std::string(name.str()), v);
     }
   }
 }

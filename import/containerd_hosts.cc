@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "config/endpoint_url.h"
+#include "config/http_header.h"
 #include "import/files.h"
 #include "import/foreign_toml.h"
 
@@ -43,6 +44,8 @@ class HostsFile {
                 const std::string& host_key);
   void Client(const toml::node& node, std::string_view key,
               config::HostSettings* host);
+  void Headers(const toml::node& node, std::string_view key,
+               config::HostSettings* host);
   void AddRule(const std::vector<HostEntry>& hosts, const HostEntry* server,
                int line);
 
@@ -106,14 +109,34 @@ void HostsFile::Client(const toml::node& node, std::string_view key,
   }
 }
 
+// [header]: name = "value" or ["v1", "v2"], as containerd sends them; names
+// and values cri-mirror refuses (config/http_header.h) are errors.
+void HostsFile::Headers(const toml::node& node, std::string_view key,
+                        config::HostSettings* host) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    f_.Error(node, key, "must be a table of header names to strings");
+    return;
+  }
+  for (auto&& [name, value] : *table) {
+    const std::string header(name.str());
+    const std::string where = absl::StrCat(A(key), ".", header);
+    for (const std::string& v : f_.Strings(value, where)) {
+      absl::Status ok = config::CheckRegistryHeader(header, v);
+      if (!ok.ok()) {
+        f_.Error(value, where, std::string(ok.message()));
+        break;
+      }
+      host->headers.emplace_back(header, v);
+    }
+  }
+}
+
 void HostsFile::Settings(const toml::table& table, std::string_view key,
                          const std::string& host_key) {
   bool any = table.contains("ca") || table.contains("client") ||
-             table.contains("skip_verify") || table.contains("dial_timeout");
-  if (const toml::node* n = table.get("header")) {
-    f_.Note(*n, absl::StrCat(A(key), "header dropped: cri-mirror sends no "
-                                     "extra headers to registries"));
-  }
+             table.contains("skip_verify") || table.contains("dial_timeout") ||
+             table.contains("header");
   for (auto&& [k, v] : table) {
     static const std::vector<std::string_view> kKnown = {
         "capabilities", "ca",     "client", "skip_verify", "header",
@@ -145,6 +168,9 @@ void HostsFile::Settings(const toml::table& table, std::string_view key,
     if (auto b = f_.Bool(*n, absl::StrCat(A(key), "skip_verify"))) {
       host.insecure_skip_verify = *b;
     }
+  }
+  if (const toml::node* n = table.get("header")) {
+    Headers(*n, absl::StrCat(A(key), "header"), &host);
   }
   if (const toml::node* n = table.get("dial_timeout")) {
     absl::Duration d;

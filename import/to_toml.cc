@@ -77,6 +77,22 @@ void Host(const config::HostSettings& h, std::string* out) {
   if (h.connect_timeout != defaults.connect_timeout) {
     str("connect_timeout", absl::FormatDuration(h.connect_timeout));
   }
+  if (!h.headers.empty()) {
+    // A name that repeats becomes one array.
+    std::vector<std::pair<std::string, std::vector<std::string>>> grouped;
+    for (const auto& [name, value] : h.headers) {
+      if (grouped.empty() || grouped.back().first != name) grouped.push_back({name, {}});
+      grouped.back().second.push_back(TomlString(value));
+    }
+    std::vector<std::string> entries;
+    for (const auto& [name, values] : grouped) {
+      entries.push_back(absl::StrCat(TomlString(name), " = ",
+                                     values.size() == 1
+                                         ? values[0]
+                                         : absl::StrCat("[", absl::StrJoin(values, ", "), "]")));
+    }
+    absl::StrAppend(out, "headers = { ", absl::StrJoin(entries, ", "), " }\n");
+  }
 }
 
 }  // namespace

@@ -44,6 +44,13 @@ class Opener {
       if (!target.ok()) return target.status();
       TransferSpec spec = BaseSpec(ctx_, *target, request_.method);
       spec.forwarded = request_.headers;
+      if (target->endpoint_origin && request_.host_settings) {
+        // [host] headers: to the endpoint's own origin only, never to a
+        // redirect target or token service.
+        for (const auto& [name, value] : request_.host_settings->headers) {
+          spec.forwarded.emplace_back(name, value);
+        }
+      }
       spec.stall_timeout = request_.stall_timeout;
       spec.allow_loopback = endpoint_loopback_;
       spec.address_context = absl::StrCat("redirect from ", referrer, " to ", Display(url));

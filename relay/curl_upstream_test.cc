@@ -1160,6 +1160,32 @@ TEST_F(CurlUpstreamTest, RedirectToOtherHostDropsAuthorization) {
   }
 }
 
+// [host] headers (hosts.toml [header], issue 13) go to the endpoint's own
+// origin on every request, never to a redirect target.
+TEST_F(CurlUpstreamTest, HostHeadersReachTheEndpointNotARedirectTarget) {
+  FakeServer storage([](const FakeRequest&) -> std::optional<std::string> {
+    return HttpResponse(200, {"Content-Type: application/octet-stream"}, "blob-bytes");
+  });
+  FakeServer registry([&storage](const FakeRequest&) -> std::optional<std::string> {
+    return HttpResponse(307, {absl::StrCat("Location: http://localhost:", storage.port(), "/b")},
+                        "");
+  });
+  UpstreamRequest request =
+      Request(absl::StrCat("http://127.0.0.1:", registry.port(), "/v2/x/blobs/sha256:1"));
+  config::HostSettings host;
+  host.host = absl::StrCat("127.0.0.1:", registry.port());
+  host.headers = {{"X-Mirror-Tenant", "team-a"}, {"X-Trace", "1"}};
+  request.host_settings = host;
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(ReadBody(**r), "blob-bytes");
+  ASSERT_EQ(registry.requests().size(), 1u);
+  EXPECT_EQ(registry.requests()[0].Header("X-Mirror-Tenant"), "team-a");
+  EXPECT_EQ(registry.requests()[0].Header("X-Trace"), "1");
+  ASSERT_EQ(storage.requests().size(), 1u);
+  EXPECT_EQ(storage.requests()[0].Header("X-Mirror-Tenant"), "");
+}
+
 // ---------------------------------------------------------------------------
 // Issue 10 defects 2-4: per-origin settings, plain-http realms, redirect
 // targets.

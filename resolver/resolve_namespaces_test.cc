@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "config/parse.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -98,7 +100,16 @@ INSTANTIATE_TEST_SUITE_P(
         NamespaceCase{"ghcr.io/x/y", "team-c", "https://generic-any"},
         // A namespace no rule lists behaves like a pull without one.
         NamespaceCase{"nginx", "other", "https://generic-hub"},
-        NamespaceCase{"quay.io/x", "other", "https://generic-any"}));
+        NamespaceCase{"quay.io/x", "other", "https://generic-any"}),
+    [](const ::testing::TestParamInfo<NamespaceCase>& info) {
+      std::string name = absl::StrCat(info.index, "_", info.param.image, "_in_",
+                                      info.param.pod_namespace.empty() ? "none"
+                                                                       : info.param.pod_namespace);
+      for (char& c : name) {
+        if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) c = '_';
+      }
+      return name;
+    });
 
 TEST(NamespaceRuleTest, NamespacedRuleOnlyMeansPassThroughElsewhere) {
   auto parsed = config::ParseConfig(

@@ -54,6 +54,11 @@ struct MirrorRule {
   // PERMISSION_DENIED naming the rule, before any backend call (registries.conf
   // `blocked`, issue 14). A blocked rule needs no endpoints.
   bool blocked = false;
+  // `namespaces = ["team-a", ...]`: the rule applies only to pulls whose
+  // PullImageRequest.sandbox_config.metadata.namespace is listed (issue 14);
+  // empty: every pull, including those without a sandbox config. Valid
+  // Kubernetes namespace names in file order, none twice (ParseConfig).
+  std::vector<std::string> namespaces;
   // 1-based line of the `[[mirror]]` header, for messages.
   int line = 0;
   // Where the rule was written, "file:line": the native config

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "config/endpoint_url.h"
 #include "config/http_header.h"
+#include "config/namespace_name.h"
 #include "config/rewrite.h"
 #include "config/toml_internal.h"
 #include "re2/re2.h"
@@ -58,7 +59,8 @@ const KeyList kServerKeys = {"listen",
                              "metrics",
                              "status"};
 const KeyList kMirrorKeys = {"registry", "endpoints", "fallback_to_upstream",
-                             "pull_from_mirror", "rewrite", "blocked"};
+                             "pull_from_mirror", "rewrite", "blocked",
+                             "namespaces"};
 const KeyList kImportKeys = {"containerd_hosts_dir", "containerd_config",
                              "k3s_registries", "registries_conf"};
 const KeyList kCredentialsKeys = {"docker_config",    "helper_timeout",
@@ -193,6 +195,11 @@ class Validator {
   void ParseMirror(const toml::table& table, size_t index);
   void ParseRegistry(const toml::table& table, const std::string& path,
                      MirrorRule* rule);
+  // `namespaces` (issue 14), then the duplicate-rule check, which needs them.
+  void ParseNamespaces(const toml::table& table, const std::string& path,
+                       MirrorRule* rule);
+  void CheckDuplicate(const toml::table& table, const std::string& path,
+                      const MirrorRule& rule);
   void ParseEndpoints(const toml::node& node, const std::string& path,
                       MirrorRule* rule);
   void ParseRewrites(const toml::node& node, const std::string& path,
@@ -221,8 +228,10 @@ class Validator {
   std::string file_;
   ParsedConfig parsed_;
   std::vector<std::pair<std::pair<uint32_t, uint32_t>, std::string>> errors_;
-  // Normalized registry -> 1-based line of its first [[mirror]].
-  std::map<std::string, int> registries_;
+  // Normalized registry -> the rules seen for it so far: 1-based line and
+  // namespaces (empty: the generic rule).
+  std::map<std::string, std::vector<std::pair<int, std::vector<std::string>>>>
+      registries_;
   std::map<std::string, toml::source_region> host_sources_;
 };
 
@@ -482,6 +491,8 @@ void Validator::ParseMirror(const toml::table& table, size_t index) {
   rule.line = static_cast<int>(table.source().begin.line);
   rule.origin = absl::StrCat(file_, ":", rule.line);
   ParseRegistry(table, path, &rule);
+  ParseNamespaces(table, path, &rule);
+  CheckDuplicate(table, path, rule);
   ParseBlocked(table, path, &rule);
   if (const toml::node* n = table.get("endpoints")) {
     ParseEndpoints(*n, path + ".endpoints", &rule);
@@ -541,13 +552,71 @@ void Validator::ParseRegistry(const toml::table& table, const std::string& path,
                    : parsed->path.empty()
                        ? parsed->host
                        : absl::StrCat(parsed->host, "/", parsed->path);
-  auto [it, inserted] = registries_.emplace(rule->registry, rule->line);
-  if (!inserted) {
+}
+
+void Validator::ParseNamespaces(const toml::table& table, const std::string& path,
+                                MirrorRule* rule) {
+  const toml::node* node = table.get("namespaces");
+  if (node == nullptr) return;
+  const std::string key = path + ".namespaces";
+  const toml::array* array = node->as_array();
+  if (array == nullptr || array->empty()) {
     Error(node->source(), key,
-          absl::StrCat("duplicate rule for ", Quote(rule->registry),
-                       " (first defined at line ", it->second,
-                       "); merge the two [[mirror]] sections"));
+          absl::StrCat(array == nullptr ? absl::StrCat("expected an array of namespace names, got ",
+                                                       TypeName(node->type()))
+                                        : std::string("is empty"),
+                       "; write e.g. namespaces = [\"team-a\"] (remove the key for every "
+                       "namespace)"));
+    return;
   }
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::node& element = *array->get(i);
+    const std::string item_key = absl::StrCat(key, "[", i, "]");
+    std::optional<std::string> name = String(element, item_key);
+    if (!name) continue;
+    if (!IsValidNamespaceName(*name)) {
+      Error(element.source(), item_key,
+            absl::StrCat(Quote(*name),
+                         " is not a Kubernetes namespace name; use 1 to 63 lower-case "
+                         "letters, digits and '-', starting and ending with a letter or "
+                         "digit (e.g. \"team-a\")"));
+    } else if (std::find(rule->namespaces.begin(), rule->namespaces.end(), *name) !=
+               rule->namespaces.end()) {
+      Error(element.source(), item_key,
+            absl::StrCat(Quote(*name), " is listed twice; remove one"));
+    } else {
+      rule->namespaces.push_back(*name);
+    }
+  }
+}
+
+// One generic rule per registry, and one rule per (registry, namespace):
+// rules for one registry with disjoint namespace sets are fine (issue 14).
+void Validator::CheckDuplicate(const toml::table& table, const std::string& path,
+                               const MirrorRule& rule) {
+  const toml::node* node = table.get("registry");
+  if (rule.registry.empty() || node == nullptr) return;
+  auto& seen = registries_[rule.registry];
+  for (const auto& [line, namespaces] : seen) {
+    if (rule.namespaces.empty() != namespaces.empty()) continue;
+    if (rule.namespaces.empty()) {
+      Error(node->source(), path + ".registry",
+            absl::StrCat("duplicate rule for ", Quote(rule.registry),
+                         " (first defined at line ", line,
+                         "); merge the two [[mirror]] sections, or give one of them "
+                         "namespaces = [...]"));
+      return;
+    }
+    for (const std::string& name : rule.namespaces) {
+      if (std::find(namespaces.begin(), namespaces.end(), name) == namespaces.end()) continue;
+      Error(node->source(), path + ".registry",
+            absl::StrCat("duplicate rule for ", Quote(rule.registry), " in namespace ",
+                         Quote(name), " (first defined at line ", line,
+                         "); list each namespace in one rule per registry"));
+      return;
+    }
+  }
+  seen.emplace_back(rule.line, rule.namespaces);
 }
 
 void Validator::ParseEndpoints(const toml::node& node, const std::string& path,

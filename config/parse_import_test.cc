@@ -3,13 +3,13 @@
 #include <string>
 
 #include "config/parse.h"
+#include "config/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace crimirror::config {
 namespace {
 
-using ::testing::HasSubstr;
 
 TEST(ParseImportTest, BlockedRuleNeedsNoEndpoints) {
   auto parsed = ParseConfig("[[mirror]]\nregistry = \"bad.io\"\nblocked = true\n", "c.toml");
@@ -47,11 +47,7 @@ TEST(ParseImportTest, Rejections) {
       {"[import]\nregistries_conf = 1\n", "[import].registries_conf: expected a string"},
       {"import = 1\n", "import: expected a table"},
   };
-  for (const Case& c : cases) {
-    auto parsed = ParseConfig(c.toml, "c.toml");
-    ASSERT_FALSE(parsed.ok()) << c.toml;
-    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(c.error)) << c.toml;
-  }
+  for (const Case& c : cases) testing::ExpectRejected(c.toml, c.error);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Test helpers for config_test: a temporary directory removed on
-// destruction, and small file writers.
+// destruction, small file writers, and a rejection check.
 #pragma once
 
 #include <sys/stat.h>
@@ -10,6 +10,8 @@
 #include <fstream>
 #include <string>
 
+#include "config/parse.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace crimirror::config::testing {
@@ -49,5 +51,12 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// Expects ParseConfig(toml, "c.toml") to fail with a message holding `error`.
+inline void ExpectRejected(const std::string& toml, const std::string& error) {
+  absl::StatusOr<ParsedConfig> parsed = ParseConfig(toml, "c.toml");
+  ASSERT_FALSE(parsed.ok()) << toml;
+  EXPECT_THAT(std::string(parsed.status().message()), ::testing::HasSubstr(error)) << toml;
+}
 
 }  // namespace crimirror::config::testing

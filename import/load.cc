@@ -36,7 +36,9 @@ void MergeUnderNative(const Imported& imported, const config::ParsedConfig& vali
   for (const config::MirrorRule& rule : validated.config.mirrors) {
     const config::MirrorRule* winner = nullptr;
     for (const config::MirrorRule& have : config.mirrors) {
-      if (have.registry == rule.registry) winner = &have;
+      // A native namespaced rule leaves the imported (generic) one in place
+      // for the other namespaces.
+      if (have.registry == rule.registry && have.namespaces.empty()) winner = &have;
     }
     if (winner != nullptr) {
       native->warnings.push_back({absl::StrCat(

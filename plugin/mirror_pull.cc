@@ -187,7 +187,9 @@ absl::StatusOr<internal::PullInput> MirrorPullInterceptor::Impl::Prepare(
                                                    "\": ", reference.status().message()));
   }
   std::shared_ptr<const resolver::CompiledConfig> compiled = Compiled();
-  input.plan = compiled->Resolve(*reference);
+  // The pod's namespace picks among `namespaces` rules (issue 14); "" when
+  // the pull has no sandbox config.
+  input.plan = compiled->Resolve(*reference, input.request.sandbox_config().metadata().namespace_());
   if (!input.plan.Matched()) return input;
   if (input.plan.blocked) {  // refused before any backend call (issue 13/14)
     return absl::PermissionDeniedError(absl::StrCat(

@@ -41,6 +41,10 @@ struct EndpointPlan {
   // Where the matched rule was written: "config.toml:12" for a native rule,
   // or the imported file and line ("/etc/rancher/k3s/registries.yaml:4").
   std::string rule_origin;
+  // The matched rule's `namespaces` (empty: a rule for every namespace), and
+  // the pod namespace the plan was resolved for ("" = no sandbox config).
+  std::vector<std::string> rule_namespaces;
+  std::string pod_namespace;
   // The matched rule is `blocked`: the pull must be refused with
   // PERMISSION_DENIED naming the rule before any backend call; `endpoints` is
   // empty.

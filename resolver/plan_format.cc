@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
 namespace crimirror::resolver {
@@ -70,13 +71,20 @@ std::string FormatPlanText(const EndpointPlan& plan,
                            const std::vector<std::string>& credential_sources) {
   std::string out =
       absl::StrCat("reference: ", plan.reference.Canonical(), "\n");
+  if (!plan.pod_namespace.empty()) {
+    absl::StrAppend(&out, "namespace: ", plan.pod_namespace, "\n");
+  }
   if (!plan.Matched()) {
     absl::StrAppend(&out, "rule: none (pulled directly from ",
                     plan.reference.registry, ")\n");
     return out;
   }
   absl::StrAppend(&out, "rule: ", plan.matched_rule, " (from ",
-                  plan.rule_origin, ")\n");
+                  plan.rule_origin, ")");
+  if (!plan.rule_namespaces.empty()) {
+    absl::StrAppend(&out, " namespaces=", absl::StrJoin(plan.rule_namespaces, ","));
+  }
+  absl::StrAppend(&out, "\n");
   if (plan.blocked) {
     absl::StrAppend(&out, "blocked: pulls are refused (PERMISSION_DENIED)\n");
     return out;
@@ -118,6 +126,9 @@ std::string FormatPlanJson(const EndpointPlan& plan,
                                       : nlohmann::json(nullptr)},
       {"rule_origin", plan.Matched() ? nlohmann::json(plan.rule_origin)
                                      : nlohmann::json(nullptr)},
+      {"rule_namespaces", plan.rule_namespaces},
+      {"pod_namespace", plan.pod_namespace.empty() ? nlohmann::json(nullptr)
+                                                   : nlohmann::json(plan.pod_namespace)},
       {"blocked", plan.blocked},
       {"endpoints", nlohmann::json::array()},
       {"skipped", plan.skipped},

@@ -24,6 +24,8 @@ std::string CredentialKind(const Endpoint& endpoint);
 //   serves=tags,digests host=registry-1.docker.io:443 skipped: https://d:5000:
 //   digest-only mirror skipped for tag reference
 // With no matching rule the second line is "rule: none (pulled directly)".
+// A plan resolved for a pod namespace has "namespace: <ns>" after the
+// reference line; a namespaced rule's line ends " namespaces=team-a,team-b".
 // Ends with a newline. When `credential_sources` has one entry per endpoint
 // (where its credentials would come from, never a secret: see
 // relay/endpoint_credentials.h), each endpoint line is followed by
@@ -32,7 +34,9 @@ std::string FormatPlanText(const EndpointPlan& plan,
                            const std::vector<std::string>& credential_sources = {});
 
 // A JSON object (pretty-printed, 2 spaces): reference, registry, repository,
-// tag, digest, matched_rule (null when none), endpoints[] (kind, base_url,
+// tag, digest, matched_rule (null when none), rule_origin, rule_namespaces[]
+// (empty for a rule without namespaces), pod_namespace (null when none),
+// blocked, endpoints[] (kind, base_url,
 // host, repository, serves_tags, serves_digests, tls{ca_file, client_cert,
 // insecure_skip_verify, tls_server_name}, username, credentials), skipped[].
 // With `credential_sources` (as above) each endpoint also has

@@ -29,32 +29,54 @@ using config::PullFromMirror;
 using RewriteFn = std::function<std::string(size_t rule_index,
                                             const std::string& repository)>;
 
-// Index of the chosen rule, or -1.
-int FindRule(const Reference& ref, const Config& config) {
+// Whether `rule` may serve a pull from `pod_namespace`, and how strongly:
+// 2 its namespaces list the pod's namespace, 1 it has none (generic), 0 not
+// at all (namespaced, and the pod's namespace is not listed or the pull has
+// no sandbox config).
+int NamespaceClass(const MirrorRule& rule, const std::string& pod_namespace) {
+  if (rule.namespaces.empty()) return 1;
+  if (pod_namespace.empty()) return 0;
+  for (const std::string& name : rule.namespaces) {
+    if (name == pod_namespace) return 2;
+  }
+  return 0;
+}
+
+// How specifically `key` matches `ref`: 0 no match, 1 "*", 2 a host-only
+// rule, 2 + path length for a path-aware one.
+size_t PrefixScore(const config::RegistryKey& key, const Reference& ref,
+                   const std::string& registry) {
+  if (key.wildcard) return 1;
+  if (key.host != registry) return 0;
+  if (!key.path.empty() && ref.repository != key.path &&
+      !absl::StartsWith(ref.repository, absl::StrCat(key.path, "/"))) {
+    return 0;
+  }
+  return key.path.size() + 2;
+}
+
+// Index of the chosen rule, or -1: the best (namespace class, prefix score),
+// the first in file order on a tie (ParseConfig forbids real ties).
+int FindRule(const Reference& ref, const Config& config,
+             const std::string& pod_namespace) {
   int best = -1;
-  size_t best_score = 0;
-  int wildcard = -1;
+  std::pair<int, size_t> best_rank = {0, 0};
   std::string registry = absl::AsciiStrToLower(ref.registry);
   for (size_t i = 0; i < config.mirrors.size(); ++i) {
-    absl::StatusOr<config::RegistryKey> key =
-        config::ParseRegistryKey(config.mirrors[i].registry);
+    const MirrorRule& rule = config.mirrors[i];
+    int ns_class = NamespaceClass(rule, pod_namespace);
+    if (ns_class == 0) continue;
+    absl::StatusOr<config::RegistryKey> key = config::ParseRegistryKey(rule.registry);
     if (!key.ok()) continue;
-    if (key->wildcard) {
-      if (wildcard < 0) wildcard = static_cast<int>(i);
-      continue;
-    }
-    if (key->host != registry) continue;
-    if (!key->path.empty() && ref.repository != key->path &&
-        !absl::StartsWith(ref.repository, absl::StrCat(key->path, "/"))) {
-      continue;
-    }
-    size_t score = key->path.size() + 1;  // host-only rules score 1
-    if (score > best_score) {
+    size_t score = PrefixScore(*key, ref, registry);
+    if (score == 0) continue;
+    std::pair<int, size_t> rank = {ns_class, score};
+    if (best < 0 || rank > best_rank) {
       best = static_cast<int>(i);
-      best_score = score;
+      best_rank = rank;
     }
   }
-  return best >= 0 ? best : wildcard;
+  return best;
 }
 
 bool IsValidRepository(const std::string& repository) {
@@ -132,14 +154,16 @@ Endpoint UpstreamEndpoint(const Reference& ref, const Config& config) {
 }
 
 EndpointPlan ResolveWith(const Reference& ref, const Config& config,
-                         const RewriteFn& rewrite) {
+                         const std::string& pod_namespace, const RewriteFn& rewrite) {
   EndpointPlan plan;
   plan.reference = ref;
-  int index = FindRule(ref, config);
+  plan.pod_namespace = pod_namespace;
+  int index = FindRule(ref, config, pod_namespace);
   if (index < 0) return plan;
   const MirrorRule& rule = config.mirrors[static_cast<size_t>(index)];
   plan.matched_rule = rule.registry;
   plan.rule_origin = rule.origin;
+  plan.rule_namespaces = rule.namespaces;
   if (rule.blocked) {
     plan.blocked = true;
     return plan;
@@ -185,9 +209,10 @@ struct CompiledConfig::Rewrites {
   CompiledRewrites rules;
 };
 
-EndpointPlan Resolve(const Reference& reference, const Config& config) {
+EndpointPlan Resolve(const Reference& reference, const Config& config,
+                     const std::string& pod_namespace) {
   return ResolveWith(
-      reference, config,
+      reference, config, pod_namespace,
       [&config](size_t rule_index, const std::string& repository) {
         return ApplyRewrites(CompileRewrites(config.mirrors[rule_index]),
                              repository);
@@ -210,8 +235,9 @@ std::shared_ptr<const CompiledConfig> CompiledConfig::Compile(
       new CompiledConfig(std::move(config)));
 }
 
-EndpointPlan CompiledConfig::Resolve(const Reference& reference) const {
-  EndpointPlan plan = ResolveWith(reference, *config_,
+EndpointPlan CompiledConfig::Resolve(const Reference& reference,
+                                     const std::string& pod_namespace) const {
+  EndpointPlan plan = ResolveWith(reference, *config_, pod_namespace,
                                   [this](size_t rule_index, const std::string& repository) {
                                     return ApplyRewrites(rewrites_[rule_index]->rules,
                                                          repository);

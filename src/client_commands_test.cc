@@ -106,7 +106,9 @@ TEST(StatusTextTest, ShowsEverySection) {
                "last_load": {"time": "T2", "result": "error", "error": "config.toml:3: bad"},
                "loads": 2, "failures": 1},
     "rules": [{"registry": "docker.io", "origin": "config.toml:5",
-               "endpoints": ["https://m:5000"], "fallback_to_upstream": true, "blocked": false}],
+               "endpoints": ["https://m:5000"], "fallback_to_upstream": true, "blocked": false},
+              {"registry": "docker.io", "origin": "config.toml:9", "namespaces": ["team-a", "b"],
+               "endpoints": ["https://a:5000"], "fallback_to_upstream": false, "blocked": false}],
     "endpoints": [{"host": "m:5000", "consecutive_failures": 3, "backed_off": true,
                    "backoff_seconds_left": 4.5}],
     "pulls": {"active": [{"ref": "docker.io/library/a:1", "rule": "docker.io",
@@ -122,6 +124,7 @@ TEST(StatusTextTest, ShowsEverySection) {
   EXPECT_THAT(text, HasSubstr("config: /etc/cri-mirror/config.toml, hash 00ff"));
   EXPECT_THAT(text, HasSubstr("last load: FAILED at T2: config.toml:3: bad"));
   EXPECT_THAT(text, HasSubstr("docker.io -> https://m:5000, (upstream)  [config.toml:5]"));
+  EXPECT_THAT(text, HasSubstr("docker.io (namespaces team-a,b) -> https://a:5000  [config.toml:9]"));
   EXPECT_THAT(text, HasSubstr("m:5000: backed off for 4.5s (3 consecutive failures)"));
   EXPECT_THAT(text, HasSubstr("docker.io/library/a:1 (rule docker.io): 2.00 KiB, 2.0s"));
   EXPECT_THAT(text, HasSubstr("T4 ok docker.io/library/b:1 1.25s 1.50 KiB from https://m:5000, "

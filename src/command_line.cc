@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "config/namespace_name.h"
 #include "config/parse.h"
 
 namespace crimirror::cli {
@@ -67,6 +68,15 @@ absl::Status ApplyFlag(const std::vector<std::string>& args, size_t* i, CommandL
     return assign("--output", &cl->output_file);
   }
   if (IsFlag(arg, "--from")) return assign("--from", &cl->from);
+  if (IsFlag(arg, "--namespace")) {
+    if (absl::Status s = assign("--namespace", &cl->pod_namespace); !s.ok()) return s;
+    if (!config::IsValidNamespaceName(cl->pod_namespace)) {
+      return BadArgument(absl::StrCat("--namespace \"", cl->pod_namespace,
+                                      "\" is not a Kubernetes namespace name (lower-case "
+                                      "letters, digits and '-', at most 63)"));
+    }
+    return absl::OkStatus();
+  }
   return BadArgument(absl::StrCat("unknown flag \"", arg, "\""));
 }
 
@@ -137,6 +147,9 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
   if (cl.command != Command::kDaemon && !pulls && cl.listen) {
     return BadArgument("--listen applies to the daemon, pull and prefetch only");
   }
+  if (!cl.pod_namespace.empty() && cl.command != Command::kResolve) {
+    return BadArgument("--namespace applies to resolve only");
+  }
   if (cl.json && cl.command != Command::kResolve && cl.command != Command::kStatus) {
     return BadArgument("--output text|json applies to resolve and status only");
   }
@@ -151,8 +164,10 @@ Usage:
       Serve runtime.v1.ImageService on --listen and relay to --backend.
   cri-mirror check-config [--config FILE]
       Validate the configuration; print every error (exit 1) or a summary.
-  cri-mirror resolve IMAGE [--config FILE] [--output text|json]
-      Print the canonical reference and the endpoint plan for IMAGE.
+  cri-mirror resolve IMAGE [--namespace NS] [--config FILE] [--output text|json]
+      Print the canonical reference and the endpoint plan for IMAGE, as
+      pulled for a pod in Kubernetes namespace NS (default: a pull without a
+      pod, which only rules without `namespaces` serve).
   cri-mirror convert --from FORMAT PATH [--output FILE]
       Print the native TOML equivalent of a foreign registry config, with a
       comment for every setting dropped or changed. FORMAT: containerd-hosts

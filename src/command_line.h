@@ -2,7 +2,7 @@
 //
 //   cri-mirror [--config F] [--listen URL] [--backend URL] [--log-level L]
 //   cri-mirror check-config [--config F]
-//   cri-mirror resolve IMAGE [--config F] [--output text|json]
+//   cri-mirror resolve IMAGE [--namespace NS] [--config F] [--output text|json]
 //   cri-mirror convert --from FORMAT PATH [--output FILE]
 //   cri-mirror status [--config F] [--output text|json]
 //   cri-mirror pull IMAGE [--config F] [--listen URL]
@@ -33,6 +33,7 @@ struct CommandLine {
   std::string log_format = "text";     // text | json
   std::string image;                   // resolve IMAGE, pull IMAGE
   bool json = false;                   // resolve/status --output json
+  std::string pod_namespace;           // resolve --namespace NS (empty: none)
   std::string list_file;               // prefetch --file LIST
   int parallel = 4;                    // prefetch --parallel N (1..64)
   std::string from;                    // convert --from FORMAT

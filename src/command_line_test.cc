@@ -32,6 +32,11 @@ TEST(CommandLine, Subcommands) {
   EXPECT_EQ(resolve->command, Command::kResolve);
   EXPECT_EQ(resolve->image, "nginx");
   EXPECT_TRUE(resolve->json);
+  auto in_namespace = ParseCommandLine({"resolve", "nginx", "--namespace", "team-a"});
+  ASSERT_TRUE(in_namespace.ok()) << in_namespace.status();
+  EXPECT_EQ(in_namespace->pod_namespace, "team-a");
+  EXPECT_EQ(ParseCommandLine({"resolve", "nginx", "--namespace=team-b"})->pod_namespace,
+            "team-b");
 }
 
 TEST(CommandLine, RejectionsNameTheArgumentAndPointAtHelp) {
@@ -50,6 +55,9 @@ TEST(CommandLine, RejectionsNameTheArgumentAndPointAtHelp) {
            {{"convert", "/x"}, "--from FORMAT"},
            {{"convert", "--from", "k3s"}, "exactly one PATH"},
            {{"resolve", "a", "--from", "k3s"}, "convert only"},
+           {{"resolve", "a", "--namespace", "Team_A"}, "--namespace \"Team_A\" is not a Kubernetes"},
+           {{"resolve", "a", "--namespace"}, "--namespace needs a value"},
+           {{"pull", "a", "--namespace", "team-a"}, "--namespace applies to resolve only"},
        }) {
     auto cl = ParseCommandLine(c.args);
     ASSERT_FALSE(cl.ok()) << c.expect;

@@ -69,7 +69,8 @@ int RunCheckConfig(const std::string& config_path, std::ostream& out,
 }
 
 int RunResolve(std::string_view image, const std::string& config_path,
-               bool json, std::ostream& out, std::ostream& err) {
+               bool json, std::ostream& out, std::ostream& err,
+               const std::string& pod_namespace) {
   absl::StatusOr<resolver::Reference> reference =
       resolver::ParseReference(image);
   if (!reference.ok()) {
@@ -86,7 +87,7 @@ int RunResolve(std::string_view image, const std::string& config_path,
     err << parsed.status().message() << "\n";
     return 1;
   }
-  resolver::EndpointPlan plan = resolver::Resolve(*reference, config);
+  resolver::EndpointPlan plan = resolver::Resolve(*reference, config, pod_namespace);
   const std::vector<std::string> sources =
       CredentialSources(plan, config.credential_sources.get());
   out << (json ? resolver::FormatPlanJson(plan, sources) + "\n"

@@ -18,15 +18,18 @@ namespace crimirror::cli {
 int RunCheckConfig(const std::string& config_path, std::ostream& out,
                    std::ostream& err);
 
-// `cri-mirror resolve IMAGE [--config F] [--output json]`: parses `image`,
-// loads the config and prints the endpoint plan: FormatPlanText (first line
+// `cri-mirror resolve IMAGE [--namespace NS] [--config F] [--output json]`:
+// parses `image`, loads the config and prints the endpoint plan for a pull
+// from a pod in Kubernetes namespace `pod_namespace` ("" = a pull without a
+// sandbox config; see resolver::Resolve for the rule precedence): FormatPlanText (first line
 // "reference: <canonical>", then one line per endpoint) or, when `json`,
 // FormatPlanJson. Never prints secrets. Returns 0 on success; 1 when the image
 // does not parse or the config does not load (reason on `err`). A missing
 // config file at the default path resolves with no rules (pass-through), as
 // the daemon would.
 int RunResolve(std::string_view image, const std::string& config_path,
-               bool json, std::ostream& out, std::ostream& err);
+               bool json, std::ostream& out, std::ostream& err,
+               const std::string& pod_namespace = "");
 
 // `cri-mirror convert --from FORMAT PATH [--output FILE]`: reads PATH in
 // FORMAT (importer::ParseFormat names) and prints the native TOML

@@ -233,5 +233,27 @@ TEST_F(ConfigCommandsTest, ResolveShowsImportedRuleOrigin) {
   EXPECT_THAT(out_.str(), HasSubstr("rule: ghcr.io (from " + k3s + ":2)"));
 }
 
+// A native namespaced rule leaves the imported rule for the same registry in
+// force for every other pull (issue 14).
+TEST_F(ConfigCommandsTest, ResolveNamespaceShowsTheNamespacedRule) {
+  std::string k3s = Write("registries.yaml",
+                          "mirrors:\n  ghcr.io:\n    endpoint: [\"https://m\"]\n");
+  std::string path = Write("config.toml", "[import]\nk3s_registries = \"" + k3s + "\"\n"
+                                          "[[mirror]]\nregistry = \"ghcr.io\"\n"
+                                          "namespaces = [\"team-a\"]\n"
+                                          "endpoints = [\"https://a\"]\n");
+  EXPECT_EQ(RunResolve("ghcr.io/a/b:1", path, false, out_, err_, "team-a"), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("namespace: team-a\nrule: ghcr.io (from " + path +
+                                    ":3) namespaces=team-a\n1. mirror https://a "));
+  out_.str("");
+  EXPECT_EQ(RunResolve("ghcr.io/a/b:1", path, false, out_, err_, "team-b"), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("rule: ghcr.io (from " + k3s + ":2)\n1. mirror https://m "));
+  out_.str("");
+  EXPECT_EQ(RunResolve("ghcr.io/a/b:1", path, true, out_, err_), 0) << err_.str();
+  nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["rule_origin"], k3s + ":2");
+  EXPECT_TRUE(j["rule_namespaces"].empty());
+}
+
 }  // namespace
 }  // namespace crimirror::cli

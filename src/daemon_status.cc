@@ -40,6 +40,7 @@ Json RulesPart(const config::Config& config) {
   for (const config::MirrorRule& rule : config.mirrors) {
     rules.push_back({{"registry", rule.registry},
                      {"origin", rule.origin},
+                     {"namespaces", rule.namespaces},
                      {"endpoints", rule.endpoints},
                      {"fallback_to_upstream", rule.fallback_to_upstream},
                      {"blocked", rule.blocked}});

@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
       return crimirror::cli::RunCheckConfig(command_line->config_path, std::cout, std::cerr);
     case Command::kResolve:
       return crimirror::cli::RunResolve(command_line->image, command_line->config_path,
-                                        command_line->json, std::cout, std::cerr);
+                                        command_line->json, std::cout, std::cerr,
+                                        command_line->pod_namespace);
     case Command::kConvert:
       return crimirror::cli::RunConvert(command_line->from, command_line->convert_path,
                                         command_line->output_file, std::cout, std::cerr);

@@ -57,7 +57,13 @@ void RulesText(const Json& doc, std::string& out) {
     std::vector<std::string> endpoints;
     for (const Json& e : Array(rule, "endpoints")) endpoints.push_back(e.get<std::string>());
     if (rule.value("fallback_to_upstream", false)) endpoints.push_back("(upstream)");
-    absl::StrAppend(&out, "  ", Str(rule, "registry"), " -> ",
+    std::vector<std::string> namespaces;
+    for (const Json& n : Array(rule, "namespaces")) namespaces.push_back(n.get<std::string>());
+    absl::StrAppend(&out, "  ", Str(rule, "registry"),
+                    namespaces.empty() ? ""
+                                       : absl::StrCat(" (namespaces ",
+                                                      absl::StrJoin(namespaces, ","), ")"),
+                    " -> ",
                     rule.value("blocked", false) ? "BLOCKED" : absl::StrJoin(endpoints, ", "),
                     "  [", Str(rule, "origin"), "]\n");
   }

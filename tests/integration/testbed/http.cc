@@ -78,6 +78,11 @@ absl::StatusOr<HttpResponse> HttpGet(const HttpRequest& r) {
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(r.timeout)));
   if (r.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  if (r.method == "POST" || r.method == "PUT") {  // e.g. a registry push by hand
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r.body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+  }
   if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   if (resolve) curl_easy_setopt(c, CURLOPT_RESOLVE, resolve.get());
   if (!r.username.empty()) {

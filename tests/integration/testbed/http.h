@@ -17,7 +17,8 @@ namespace crimirror::testbed {
 // One request.
 struct HttpRequest {
   std::string url;
-  std::string method = "GET";  // "GET" or "HEAD".
+  std::string method = "GET";  // "GET", "HEAD", or "POST"/"PUT" with `body`.
+  std::string body;            // sent by POST and PUT
   // Extra request headers, "Name: value".
   std::vector<std::string> headers;
   // Basic auth when username is non-empty.

@@ -78,6 +78,15 @@ class DaemonCommandsTest : public ::testing::Test {
     options.config_toml = config;
     options.extra_args = {"--log-format", "json"};
     TESTBED_ASSERT_OK_AND_ASSIGN(mirror_, CriMirror::Create(dir_->path(), options));
+    // The status socket opens a moment after the CRI socket (start-up
+    // order: relay, CRI server, ensurer, metrics, status).
+    absl::Status status_socket = WaitFor(
+        [this] {
+          struct stat info {};
+          return ::stat(status_socket_.c_str(), &info) == 0;
+        },
+        absl::Seconds(20), "the status socket");
+    ASSERT_TRUE(status_socket.ok()) << status_socket << mirror_->LogTail();
   }
 
   // `cri-mirror ARGS --config <config>` (default: the daemon's).

@@ -37,18 +37,22 @@ std::string FileHash(const std::string& path) {
 }  // namespace
 
 void RecordConfigLoad(const absl::Status& status, const std::string& path) {
+  // The file is read once, outside the lock, and only for a config now in
+  // force.
+  const std::string hash = status.ok() ? FileHash(path) : std::string();
+  const absl::Time now = absl::Now();
   {
     absl::MutexLock lock(&load_mu);
     ConfigLoadState& state = LoadState();
     state.file = path;
-    state.last_attempt = absl::Now();
+    state.last_attempt = now;
     state.last_result = status;
     ++state.loads;
     if (!status.ok()) {
       ++state.failures;
     } else {
-      state.hash = FileHash(path);
-      state.in_force_since = state.last_attempt;
+      state.hash = hash;
+      state.in_force_since = now;
     }
   }
   R().Counter("cri_mirror_config_loads_total",
@@ -61,14 +65,14 @@ void RecordConfigLoad(const absl::Status& status, const std::string& path) {
       .Set({}, status.ok() ? 1 : 0);
   R().Gauge("cri_mirror_config_last_load_timestamp_seconds",
             "Unix time of the last config load or reload attempt.")
-      .Set({}, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+      .Set({}, absl::ToDoubleSeconds(now - absl::UnixEpoch()));
   if (!status.ok()) return;
   metrics::Family& info = R().Gauge("cri_mirror_config_info",
                                     "The config in force: its file and hash (FNV-1a 64 of the "
                                     "file's bytes); always 1.",
                                     {"file", "hash"});
   info.Clear();
-  info.Set({path, FileHash(path)}, 1);
+  info.Set({path, hash}, 1);
 }
 
 ConfigLoadState LastConfigLoad() {

@@ -135,13 +135,16 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const config::HostSettings& host) {
   TlsMaterial material;
   material.insecure_skip_verify = host.insecure_skip_verify;
   material.tls_server_name = host.tls_server_name;
-  if (!host.ca_file.empty()) {
-    std::string what = What(host, "ca_file", host.ca_file);
-    absl::StatusOr<std::string> pem = ReadFile(what, host.ca_file);
+  // Several files are one bundle for CURLOPT_CAINFO_BLOB: every certificate
+  // of every file is trusted, as containerd appends each `ca` to its pool.
+  for (const std::string& path : host.ca_files) {
+    std::string what = What(host, "ca_file", path);
+    absl::StatusOr<std::string> pem = ReadFile(what, path);
     if (!pem.ok()) return pem.status();
     if (absl::Status s = ValidateCaPem(*pem, what); !s.ok()) return s;
-    material.ca_file = host.ca_file;
-    material.ca_pem = *std::move(pem);
+    material.ca_files.push_back(path);
+    material.ca_pem.append(*pem);
+    if (material.ca_pem.back() != '\n') material.ca_pem.push_back('\n');
   }
   if (absl::Status s = CheckClientPair(host, material); !s.ok()) return s;
   return material;

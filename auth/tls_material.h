@@ -1,5 +1,5 @@
 // TLS trust material of a `[host]` table, read and checked up front: the
-// extra CA bundle (`ca_file`), the client certificate/key pair (`client_cert`,
+// extra CA files (`ca_file`, one or several), the client certificate/key pair (`client_cert`,
 // `client_key`) for mTLS, and the verification knobs. Loading validates with
 // OpenSSL so a wrong path, a non-PEM file or a key that does not belong to
 // the certificate is reported with the file and the fix before any
@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "config/config.h"
@@ -17,8 +18,9 @@
 namespace crimirror::auth {
 
 struct TlsMaterial {
-  // Path of the extra CA bundle and its PEM text ("" when none).
-  std::string ca_file;
+  // Paths of the extra CA files in order, and their PEM texts concatenated
+  // in that order (each ending in a newline; "" when none).
+  std::vector<std::string> ca_files;
   std::string ca_pem;
   // Client certificate and key paths for mTLS ("" when none).
   std::string client_cert;
@@ -30,7 +32,8 @@ struct TlsMaterial {
 
 // Reads and validates the TLS settings of `host`. Errors (all
 // FailedPrecondition, message starting with `[host."<h>"].<key>: <path>`):
-// unreadable file, no PEM certificate in ca_file or client_cert, unparsable
+// unreadable file, no PEM certificate in a ca_file (each file is checked on
+// its own and named) or client_cert, unparsable
 // PEM, unreadable or encrypted client_key, key not matching the certificate,
 // only one of client_cert/client_key set. Never prompts for a passphrase.
 absl::StatusOr<TlsMaterial> LoadTlsMaterial(const config::HostSettings& host);

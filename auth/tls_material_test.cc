@@ -63,7 +63,7 @@ TEST_F(TlsMaterialTest, NoSettingsIsEmpty) {
 
 TEST_F(TlsMaterialTest, LoadsCaAndMatchingClientPair) {
   config::HostSettings host = Host();
-  host.ca_file = Path("a.crt");
+  host.ca_files = {Path("a.crt")};
   host.client_cert = Path("b.crt");
   host.client_key = Path("b.key");
   host.tls_server_name = "docker-registry";
@@ -72,6 +72,29 @@ TEST_F(TlsMaterialTest, LoadsCaAndMatchingClientPair) {
   EXPECT_EQ(got->ca_pem, ReadAll(Path("a.crt")));
   EXPECT_EQ(got->client_key, Path("b.key"));
   EXPECT_EQ(got->tls_server_name, "docker-registry");
+}
+
+TEST_F(TlsMaterialTest, EveryCaFileInOrderEachEndingInNewline) {
+  config::HostSettings host = Host();
+  host.ca_files = {Path("b.crt"), Path("a.crt")};
+  absl::StatusOr<TlsMaterial> got = LoadTlsMaterial(host);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(got->ca_files, testing::ElementsAre(Path("b.crt"), Path("a.crt")));
+  EXPECT_EQ(got->ca_pem, ReadAll(Path("b.crt")) + ReadAll(Path("a.crt")));
+  EXPECT_EQ(got->ca_pem.back(), '\n');
+}
+
+TEST_F(TlsMaterialTest, BadSecondCaFileIsNamed) {
+  config::HostSettings host = Host();
+  for (const char* bad : {"nope.crt", "junk.pem"}) {
+    host.ca_files = {Path("a.crt"), Path(bad)};
+    absl::StatusOr<TlsMaterial> got = LoadTlsMaterial(host);
+    ASSERT_FALSE(got.ok()) << bad;
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kFailedPrecondition) << bad;
+    EXPECT_THAT(got.status().message(),
+                testing::HasSubstr("[host.\"mirror:5000\"].ca_file: " + Path(bad)))
+        << bad;
+  }
 }
 
 struct BadCase {
@@ -93,7 +116,7 @@ TEST_F(TlsMaterialTest, RejectsBadFilesNamingFileAndFix) {
   };
   for (const BadCase& c : cases) {
     config::HostSettings host = Host();
-    if (!c.ca_file.empty()) host.ca_file = Path(c.ca_file);
+    if (!c.ca_file.empty()) host.ca_files = {Path(c.ca_file)};
     if (!c.client_cert.empty()) host.client_cert = Path(c.client_cert);
     if (!c.client_key.empty()) host.client_key = Path(c.client_key);
     absl::StatusOr<TlsMaterial> got = LoadTlsMaterial(host);

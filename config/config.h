@@ -71,7 +71,10 @@ struct MirrorRule {
 // this host:port, whichever rule lists it.
 struct HostSettings {
   std::string host;  // the table key, "mirror.corp.example:5000"
-  std::string ca_file;
+  // `ca_file`: one absolute path or a list of them, in file order. Every
+  // certificate in every file is trusted besides the system CAs (containerd
+  // appends each hosts.toml `ca` file to one pool the same way).
+  std::vector<std::string> ca_files;
   std::string client_cert;
   std::string client_key;
   bool insecure_skip_verify = false;

@@ -73,7 +73,12 @@ class FileChecker {
 
   void CheckHost(HostSettings& host) {
     std::string table = absl::StrCat("[host.\"", host.host, "\"]");
-    Check(table, "ca_file", host.ca_file, false, false);
+    for (size_t i = 0; i < host.ca_files.size(); ++i) {
+      // A list's entries were remembered one by one (`ca_file[1]`).
+      std::string key = absl::StrCat("ca_file[", i, "]");
+      if (parsed_->locations.count(absl::StrCat(table, ".", key)) == 0) key = "ca_file";
+      Check(table, key, host.ca_files[i], false, false);
+    }
     Check(table, "client_cert", host.client_cert, false, false);
     Check(table, "client_key", host.client_key, true, false);
     if (host.password_file.empty()) return;

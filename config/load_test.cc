@@ -85,6 +85,20 @@ TEST(LoadConfigFileTest, ReportsEveryUnreadableFileWithLocation) {
   EXPECT_THAT(message, Not(HasSubstr("client_cert")));
 }
 
+TEST(LoadConfigFileTest, UnreadableSecondCaFileIsNamedWithItsIndex) {
+  TempDir dir;
+  std::string ca = dir.Write("ca.pem", "pem", 0644);
+  std::string path = dir.Write("c.toml", kRule + std::string("[host.\"m:5000\"]\nca_file = [\"") +
+                                             ca + "\", \"/nonexistent/b.pem\"]\n");
+  absl::StatusOr<ParsedConfig> parsed = LoadConfigFile(path);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(parsed.status().message(),
+              HasSubstr(": [host.\"m:5000\"].ca_file[1]: cannot read "
+                        "/nonexistent/b.pem: No such file or directory"));
+  EXPECT_THAT(parsed.status().message(), HasSubstr(path + ":"));
+  EXPECT_THAT(parsed.status().message(), Not(HasSubstr("ca_file[0]")));
+}
+
 TEST(LoadConfigFileTest, EmptyPasswordFileIsAnError) {
   TempDir dir;
   std::string pw = dir.Write("pw", "\n");

@@ -222,6 +222,13 @@ class Validator {
   void ParseHeaders(const toml::node& node, const std::string& path, HostSettings* host);
   void ParseFileKey(const toml::table& table, const std::string& path,
                     absl::string_view key, std::string* out);
+  // `ca_file`: one path or a list of paths (issue 13: hosts.toml `ca` lists).
+  void ParseCaFiles(const toml::table& table, const std::string& path,
+                    std::vector<std::string>* out);
+  // An absolute path string at `where`, remembered there; else an error.
+  std::optional<std::string> AbsoluteFile(const toml::node& node,
+                                          const std::string& where,
+                                          absl::string_view key);
   void ParseSecretKey(const toml::table& table, const std::string& path,
                       absl::string_view key, Secret* out);
 
@@ -854,7 +861,7 @@ void Validator::ParseHost(const toml::table& table, const toml::key& key) {
 
 void Validator::ParseHostFields(const toml::table& table,
                                 const std::string& path, HostSettings* host) {
-  ParseFileKey(table, path, "ca_file", &host->ca_file);
+  ParseCaFiles(table, path, &host->ca_files);
   ParseFileKey(table, path, "client_cert", &host->client_cert);
   ParseFileKey(table, path, "client_key", &host->client_key);
   ParseFileKey(table, path, "password_file", &host->password_file);
@@ -939,23 +946,66 @@ void Validator::ParseHeaders(const toml::node& node, const std::string& path,
   }
 }
 
-void Validator::ParseFileKey(const toml::table& table, const std::string& path,
-                             absl::string_view key, std::string* out) {
-  const toml::node* n = table.get(S(key));
-  if (n == nullptr) return;
-  std::string where = absl::StrCat(path, ".", key);
-  std::optional<std::string> value = String(*n, where);
-  if (!value) return;
+std::optional<std::string> Validator::AbsoluteFile(const toml::node& node,
+                                                   const std::string& where,
+                                                   absl::string_view key) {
+  std::optional<std::string> value = String(node, where);
+  if (!value) return std::nullopt;
   if (value->empty() || value->front() != '/') {
-    Error(n->source(), where,
+    Error(node.source(), where,
           absl::StrCat(Quote(*value),
                        " must be an absolute path; write e.g. "
                        "\"/etc/cri-mirror/certs/",
                        key, "\""));
+    return std::nullopt;
+  }
+  Remember(where, node);
+  return value;
+}
+
+void Validator::ParseFileKey(const toml::table& table, const std::string& path,
+                             absl::string_view key, std::string* out) {
+  const toml::node* n = table.get(S(key));
+  if (n == nullptr) return;
+  std::optional<std::string> value =
+      AbsoluteFile(*n, absl::StrCat(path, ".", key), key);
+  if (value) *out = *std::move(value);
+}
+
+void Validator::ParseCaFiles(const toml::table& table, const std::string& path,
+                             std::vector<std::string>* out) {
+  const toml::node* n = table.get("ca_file");
+  if (n == nullptr) return;
+  std::string where = absl::StrCat(path, ".ca_file");
+  const toml::array* list = n->as_array();
+  if (list == nullptr) {
+    if (!n->is_string()) {
+      Error(n->source(), where,
+            absl::StrCat("expected a string or a list of strings, got ",
+                         TypeName(n->type()),
+                         "; write \"/etc/cri-mirror/certs/ca.pem\" or "
+                         "[\"/etc/a.pem\", \"/etc/b.pem\"]"));
+      return;
+    }
+    if (auto value = AbsoluteFile(*n, where, "ca_file")) out->push_back(*value);
+    return;
+  }
+  if (list->empty()) {
+    Error(n->source(), where, "is an empty list; remove the key or name a file");
     return;
   }
   Remember(where, *n);
-  *out = *value;
+  for (size_t i = 0; i < list->size(); ++i) {
+    std::string item = absl::StrCat(where, "[", i, "]");
+    std::optional<std::string> value = AbsoluteFile(*list->get(i), item, "ca_file");
+    if (!value) continue;
+    if (std::find(out->begin(), out->end(), *value) != out->end()) {
+      Error(list->get(i)->source(), item,
+            absl::StrCat(Quote(*value), " is listed twice; remove one"));
+      continue;
+    }
+    out->push_back(*std::move(value));
+  }
 }
 
 void Validator::ParseSecretKey(const toml::table& table,

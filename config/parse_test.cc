@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -90,6 +91,25 @@ TEST(ParseConfigTest, FullExampleParses) {
   EXPECT_EQ(c.FindHost("nowhere:1"), nullptr);
   EXPECT_TRUE(
       parsed->locations.count("[host.\"mirror.corp.example:5000\"].ca_file"));
+}
+
+TEST(ParseConfigTest, CaFileIsOnePathOrAList) {
+  struct Case {
+    const char* name;
+    const char* value;
+    std::vector<std::string> want;
+  };
+  const Case cases[] = {
+      {"String", "\"/etc/ca.pem\"", {"/etc/ca.pem"}},
+      {"ListOfOne", "[\"/etc/ca.pem\"]", {"/etc/ca.pem"}},
+      {"ListInOrder", "[\"/etc/b.pem\", \"/etc/a.pem\"]", {"/etc/b.pem", "/etc/a.pem"}},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<ParsedConfig> parsed = ParseConfig(
+        absl::StrCat("[host.\"m:5000\"]\nca_file = ", c.value, "\n"), "t.toml");
+    ASSERT_TRUE(parsed.ok()) << c.name << ": " << parsed.status();
+    EXPECT_EQ(parsed->config.FindHost("m:5000")->ca_files, c.want) << c.name;
+  }
 }
 
 TEST(ParseConfigTest, EmptyFileGivesDefaults) {
@@ -442,7 +462,21 @@ INSTANTIATE_TEST_SUITE_P(
                     "\"certs/ca.pem\" must be an absolute path"}},
         RejectCase{"CaFileType",
                    Host("ca_file = 1"),
-                   {"[host.\"m:5000\"].ca_file: expected a string"}},
+                   {"[host.\"m:5000\"].ca_file: expected a string or a list of "
+                    "strings, got an integer"}},
+        RejectCase{"CaFileEmptyList",
+                   Host("ca_file = []"),
+                   {"config.toml:2:11: [host.\"m:5000\"].ca_file: is an empty list"}},
+        RejectCase{"CaFileListRelative",
+                   Host("ca_file = [\"/a.pem\", \"b.pem\"]"),
+                   {"config.toml:2:22: [host.\"m:5000\"].ca_file[1]: \"b.pem\" "
+                    "must be an absolute path"}},
+        RejectCase{"CaFileListNotString",
+                   Host("ca_file = [\"/a.pem\", 2]"),
+                   {"[host.\"m:5000\"].ca_file[1]: expected a string"}},
+        RejectCase{"CaFileListTwice",
+                   Host("ca_file = [\"/a.pem\", \"/a.pem\"]"),
+                   {"[host.\"m:5000\"].ca_file[1]: \"/a.pem\" is listed twice"}},
         RejectCase{
             "CertWithoutKey",
             Host("client_cert = \"/c\""),

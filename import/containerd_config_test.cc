@@ -57,7 +57,7 @@ TEST(ContainerdConfigTest, MirrorsKeepOrderAndAppendTheRegistry) {
   const config::HostSettings& host = got->hosts.at("mirror.example:443");
   EXPECT_EQ(host.username, "u");
   EXPECT_EQ(host.password.Reveal(), "p");
-  EXPECT_EQ(host.ca_file, "/etc/ca.pem");
+  EXPECT_THAT(host.ca_files, ElementsAre("/etc/ca.pem"));
   EXPECT_TRUE(host.insecure_skip_verify);
   EXPECT_TRUE(HasNote(*got, "config_path dropped"));
 }

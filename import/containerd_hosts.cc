@@ -22,6 +22,14 @@ namespace {
 
 constexpr int kPull = 1, kResolve = 2, kPush = 4;
 
+// ca_file refuses a path listed twice; containerd would just load it twice.
+void AddCaFile(std::string path, config::HostSettings* host) {
+  if (std::find(host->ca_files.begin(), host->ca_files.end(), path) ==
+      host->ca_files.end()) {
+    host->ca_files.push_back(std::move(path));
+  }
+}
+
 struct HostEntry {
   std::string url;  // native URL; empty = not expressible (noted)
   int capabilities = kPull | kResolve | kPush;
@@ -154,11 +162,10 @@ void HostsFile::Settings(const toml::table& table, std::string_view key,
   }
   config::HostSettings& host = HostFor(&out_, host_key);
   if (const toml::node* n = table.get("ca")) {
-    std::vector<std::string> cas = f_.Strings(*n, absl::StrCat(A(key), "ca"));
-    if (!cas.empty()) host.ca_file = AbsolutePath(cas[0], base_dir_);
-    if (cas.size() > 1) {
-      f_.Note(*n, "only the first CA file is used; cri-mirror takes one "
-                  "ca_file per host (concatenate the PEM files into one)");
+    // containerd appends every `ca` file to the host's pool; so does ca_file.
+    host.ca_files.clear();
+    for (const std::string& ca : f_.Strings(*n, absl::StrCat(A(key), "ca"))) {
+      AddCaFile(AbsolutePath(ca, base_dir_), &host);
     }
   }
   if (const toml::node* n = table.get("client")) {
@@ -324,11 +331,8 @@ Imported FromCertFiles(std::string_view registry, std::string_view dir,
   }
   config::HostSettings& host =
       HostFor(&out, config::UpstreamFor(registry).host_port);
-  if (!cas.empty()) host.ca_file = AbsolutePath(cas[0], dir);
-  if (cas.size() > 1) {
-    out.notes.push_back({where, "only the first *.crt file is used as ca_file "
-                                "(concatenate them into one)"});
-  }
+  // Every *.crt is trusted, in name order, as docker and containerd do.
+  for (const std::string& ca : cas) AddCaFile(AbsolutePath(ca, dir), &host);
   if (!certs.empty()) {
     const std::string& cert = certs[0];
     std::string key = cert.substr(0, cert.size() - 5) + ".key";

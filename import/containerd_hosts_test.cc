@@ -70,9 +70,12 @@ TEST(ContainerdHostsTest, DocumentedExampleKeepsFileOrder) {
   using Pair = std::pair<std::string, std::string>;
   EXPECT_THAT(got->hosts.at("mirror.registry:443").headers, ElementsAre(Pair{"x-custom-2", "value1"}, Pair{"x-custom-2", "value2"}));
   EXPECT_TRUE(HasNote(*got, "mirrors differ"));
-  EXPECT_TRUE(HasNote(*got, "only the first CA"));
+  EXPECT_FALSE(HasNote(*got, "only the first CA"));
   EXPECT_TRUE(HasNote(*got, "\"https://mirror-bak.registry/us\" dropped"));
-  EXPECT_EQ(got->hosts.at("mirror.registry:443").ca_file, "/etc/certs/mirror.pem");
+  EXPECT_THAT(got->hosts.at("mirror.registry:443").ca_files, ElementsAre("/etc/certs/mirror.pem"));
+  // A `ca` list: every file, in order (containerd appends them all).
+  EXPECT_THAT(got->hosts.at("test-1.registry:443").ca_files,
+              ElementsAre("/etc/certs/test-1-ca.pem", "/etc/certs/special.pem"));
   EXPECT_EQ(got->hosts.at("test-1.registry:443").client_cert, "/etc/certs/client.cert");
   EXPECT_EQ(got->hosts.at("test-1.registry:443").client_key, "/etc/certs/client.key");
   EXPECT_EQ(got->hosts.at("test-2.registry:443").client_key, "/etc/certs/client.pem");
@@ -109,8 +112,27 @@ TEST(ContainerdHostsTest, RootTlsWithoutServerAppliesToRegistry) {
                             "h.toml", "reg:5000", "/etc/containerd/certs.d/reg:5000");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_TRUE(got->mirrors.empty());
-  EXPECT_EQ(got->hosts.at("reg:5000").ca_file,
-            "/etc/containerd/certs.d/reg:5000/ca.pem");
+  EXPECT_THAT(got->hosts.at("reg:5000").ca_files,
+              ElementsAre("/etc/containerd/certs.d/reg:5000/ca.pem"));
+}
+
+TEST(ContainerdHostsTest, CaListKeepsEveryFileRelativeToTheHostDirectory) {
+  struct Case {
+    const char* name;
+    const char* toml;
+    std::vector<std::string> want;
+  };
+  const Case cases[] = {
+      {"One", "ca = \"a.pem\"\n", {"/h/a.pem"}},
+      {"ListInOrder", "ca = [\"b.pem\", \"/etc/a.pem\"]\n", {"/h/b.pem", "/etc/a.pem"}},
+      {"TwiceOnce", "ca = [\"a.pem\", \"/h/a.pem\"]\n", {"/h/a.pem"}},
+  };
+  for (const Case& c : cases) {
+    auto got = ParseHostsToml(c.toml, "h.toml", "reg:5000", "/h");
+    ASSERT_TRUE(got.ok()) << c.name << ": " << got.status();
+    EXPECT_EQ(got->hosts.at("reg:5000").ca_files, c.want) << c.name;
+    EXPECT_TRUE(got->notes.empty()) << c.name;
+  }
 }
 
 TEST(ContainerdHostsTest, Rejections) {
@@ -136,10 +158,13 @@ TEST(ContainerdHostsTest, DirectoryNames) {
 }
 
 TEST(ContainerdHostsTest, DockerStyleCertFiles) {
-  Imported got = FromCertFiles("reg:5000", "/d", {"ca.crt", "client.cert", "client.key"});
+  Imported got = FromCertFiles("reg:5000", "/d",
+                               {"z.crt", "ca.crt", "client.cert", "client.key"});
   EXPECT_TRUE(got.mirrors.empty());
+  EXPECT_TRUE(got.notes.empty());
   const config::HostSettings& host = got.hosts.at("reg:5000");
-  EXPECT_EQ(host.ca_file, "/d/ca.crt");
+  // Every *.crt, in name order.
+  EXPECT_THAT(host.ca_files, ElementsAre("/d/ca.crt", "/d/z.crt"));
   EXPECT_EQ(host.client_cert, "/d/client.cert");
   EXPECT_EQ(host.client_key, "/d/client.key");
   Imported lone = FromCertFiles("docker.io", "/d", {"a.cert"});
@@ -160,7 +185,7 @@ TEST(ContainerdHostsTest, LoadsADirectoryTree) {
   ASSERT_NE(RuleFor(*got, "*"), nullptr);
   ASSERT_NE(RuleFor(*got, "docker.io"), nullptr);
   EXPECT_EQ(RuleFor(*got, "docker.io")->origin, certs.File("docker.io/hosts.toml") + ":1");
-  EXPECT_EQ(got->hosts.at("reg:5000").ca_file, certs.File("reg_5000_/ca.crt"));
+  EXPECT_THAT(got->hosts.at("reg:5000").ca_files, ElementsAre(certs.File("reg_5000_/ca.crt")));
   EXPECT_TRUE(HasNote(*got, "\"not a host\" is not a registry"));
   EXPECT_FALSE(LoadContainerdHostsDir(certs.File("missing")).ok());
 }

@@ -194,7 +194,7 @@ void ApplyHostConfig(const ForeignHostConfig& from, config::HostSettings* host,
                                       ": cri-mirror takes one credential per "
                                       "host")});
   }
-  if (!from.ca_file.empty()) host->ca_file = from.ca_file;
+  if (!from.ca_file.empty()) host->ca_files = {from.ca_file};
   if (!from.cert_file.empty() && !from.key_file.empty()) {
     host->client_cert = from.cert_file;
     host->client_key = from.key_file;

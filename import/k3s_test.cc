@@ -65,7 +65,7 @@ TEST(K3sTest, DocumentedExample) {
   EXPECT_EQ(host.username, "xxxxxx");
   EXPECT_EQ(host.password.Reveal(), "yyyyyy");
   EXPECT_EQ(host.client_cert, "/etc/certs/c.pem");
-  EXPECT_EQ(host.ca_file, "/etc/certs/ca.pem");
+  EXPECT_THAT(host.ca_files, ElementsAre("/etc/certs/ca.pem"));
   EXPECT_EQ(got->hosts.at("registry.example.com:443").identity_token.Reveal(), "tok");
 }
 

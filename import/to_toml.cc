@@ -63,7 +63,13 @@ void Host(const config::HostSettings& h, std::string* out) {
   auto str = [out](const char* key, const std::string& value) {
     if (!value.empty()) absl::StrAppend(out, key, " = ", TomlString(value), "\n");
   };
-  str("ca_file", h.ca_file);
+  if (h.ca_files.size() == 1) {
+    str("ca_file", h.ca_files[0]);
+  } else if (!h.ca_files.empty()) {
+    std::vector<std::string> files;
+    for (const std::string& f : h.ca_files) files.push_back(TomlString(f));
+    absl::StrAppend(out, "ca_file = [", absl::StrJoin(files, ", "), "]\n");
+  }
   str("client_cert", h.client_cert);
   str("client_key", h.client_key);
   if (h.insecure_skip_verify) absl::StrAppend(out, "insecure_skip_verify = true\n");

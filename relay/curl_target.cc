@@ -79,7 +79,7 @@ absl::StatusOr<OriginSettings> LoadOriginSettings(CurlUpstream::Shared& shared,
   settings.server_name = absl::AsciiStrToLower(host.tls_server_name);
   settings.connect_timeout = host.connect_timeout;
   settings.response_timeout = host.response_timeout;
-  if (!host.ca_file.empty() || !host.client_cert.empty() || !host.client_key.empty() ||
+  if (!host.ca_files.empty() || !host.client_cert.empty() || !host.client_key.empty() ||
       host.insecure_skip_verify) {
     absl::StatusOr<std::shared_ptr<const HostTls>> tls = shared.tls.Get(host, shared.system_ca_file);
     if (!tls.ok()) return tls.status();

@@ -562,7 +562,7 @@ class CurlUpstreamTest : public testing::Test {
       if (host_port != absl::StrCat("127.0.0.1:", token_server_->port())) return std::nullopt;
       config::HostSettings realm;
       realm.host = std::string(host_port);
-      realm.ca_file = P("ca.crt");
+      realm.ca_files = {P("ca.crt")};
       realm.tls_server_name = "docker-registry";
       return realm;
     };
@@ -702,7 +702,7 @@ int ConnectionsTo(int port) {
 TEST_F(CurlUpstreamTest, ReusesConnectionsAcrossRequests) {
   UpstreamRequest tls_request = Request(ManifestUrl(*tls_));
   tls_request.host_settings = WithCredentials(Host(*tls_));
-  tls_request.host_settings->ca_file = P("ca.crt");
+  tls_request.host_settings->ca_files = {P("ca.crt")};
   tls_request.host_settings->tls_server_name = "docker-registry";
   for (const UpstreamRequest& request : {Request(ManifestUrl(*plain_)), tls_request}) {
     for (int i = 0; i < 5; ++i) {
@@ -784,7 +784,7 @@ TEST_F(CurlUpstreamTest, UntrustedCaIsTlsFailedPrecondition) {
 TEST_F(CurlUpstreamTest, CaFileAndServerNameReachRegistryByIp) {
   UpstreamRequest request = Request(BlobUrl(*tls_));
   request.host_settings = WithCredentials(Host(*tls_));
-  request.host_settings->ca_file = P("ca.crt");
+  request.host_settings->ca_files = {P("ca.crt")};
   request.host_settings->tls_server_name = "docker-registry";
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -792,10 +792,37 @@ TEST_F(CurlUpstreamTest, CaFileAndServerNameReachRegistryByIp) {
   EXPECT_EQ("sha256:" + Sha256Hex(ReadBody(**r, 777)), image_->layer_digest);
 }
 
+// Issue 13: hosts.toml `ca` lists and several *.crt files; every file is
+// trusted, here the registry's CA is the second one.
+TEST_F(CurlUpstreamTest, EveryCaFileIsTrustedNotOnlyTheFirst) {
+  UpstreamRequest request = Request(BlobUrl(*tls_));
+  request.host_settings = WithCredentials(Host(*tls_));
+  request.host_settings->tls_server_name = "docker-registry";
+  request.host_settings->ca_files = {P("token.crt")};  // an unrelated CA alone
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  request.host_settings->ca_files = {P("token.crt"), P("ca.crt")};
+  r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->status(), 200);
+  EXPECT_EQ("sha256:" + Sha256Hex(ReadBody(**r, 777)), image_->layer_digest);
+}
+
+TEST_F(CurlUpstreamTest, UnreadableSecondCaFileIsNamed) {
+  UpstreamRequest request = Request(ManifestUrl(*tls_));
+  request.host_settings = Host(*tls_);
+  request.host_settings->ca_files = {P("ca.crt"), P("missing-second.crt")};
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("ca_file: " + P("missing-second.crt")));
+}
+
 TEST_F(CurlUpstreamTest, CaFileWithoutServerNameFailsHostnameCheck) {
   UpstreamRequest request = Request(ManifestUrl(*tls_));
   request.host_settings = WithCredentials(Host(*tls_));
-  request.host_settings->ca_file = P("ca.crt");
+  request.host_settings->ca_files = {P("ca.crt")};
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
@@ -816,10 +843,10 @@ TEST_F(CurlUpstreamTest, InsecureSkipVerifyConnects) {
 TEST_F(CurlUpstreamTest, InsecureSkipVerifyDoesNotLeakToHostSharingCaFile) {
   config::HostSettings skipping = Host(*tls_);
   skipping.host = "skipping.example:443";
-  skipping.ca_file = P("ca.crt");
+  skipping.ca_files = {P("ca.crt")};
   skipping.insecure_skip_verify = true;
   config::HostSettings verifying = Host(*tls_);  // no tls_server_name: name mismatch
-  verifying.ca_file = P("ca.crt");
+  verifying.ca_files = {P("ca.crt")};
   for (int round = 0; round < 2; ++round) {
     UpstreamRequest request = Request(ManifestUrl(*tls_));
     request.host_settings = skipping;
@@ -837,7 +864,7 @@ TEST_F(CurlUpstreamTest, InsecureSkipVerifyDoesNotLeakToHostSharingCaFile) {
 
 TEST_F(CurlUpstreamTest, ReloadTurningInsecureSkipVerifyOffTakesEffect) {
   config::HostSettings host = Host(*tls_);
-  host.ca_file = P("ca.crt");
+  host.ca_files = {P("ca.crt")};
   host.insecure_skip_verify = true;
   UpstreamRequest request = Request(ManifestUrl(*tls_));
   request.host_settings = host;
@@ -855,7 +882,7 @@ TEST_F(CurlUpstreamTest, ReloadTurningInsecureSkipVerifyOffTakesEffect) {
 TEST_F(CurlUpstreamTest, UnreadableCaFileIsFailedPreconditionNamingIt) {
   UpstreamRequest request = Request(ManifestUrl(*tls_));
   request.host_settings = Host(*tls_);
-  request.host_settings->ca_file = P("missing-ca.crt");
+  request.host_settings->ca_files = {P("missing-ca.crt")};
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -1218,7 +1245,7 @@ TEST_F(CurlUpstreamTest, RedirectTargetOnSameHostOtherPortDoesNotInheritInsecure
     if (host_port != absl::StrCat("127.0.0.1:", storage.port())) return std::nullopt;
     config::HostSettings own;
     own.host = std::string(host_port);
-    own.ca_file = P("ca.crt");
+    own.ca_files = {P("ca.crt")};
     own.tls_server_name = "docker-registry";
     return own;
   };
@@ -1239,7 +1266,7 @@ TEST_F(CurlUpstreamTest, PlainHttpRealmOfHttpsRegistryIsRefused) {
       Request(absl::StrCat("https://127.0.0.1:", registry.port(), "/v2/x/manifests/v1"));
   config::HostSettings host = WithCredentials(config::HostSettings{});
   host.host = absl::StrCat("127.0.0.1:", registry.port());
-  host.ca_file = P("ca.crt");
+  host.ca_files = {P("ca.crt")};
   host.tls_server_name = "docker-registry";
   request.host_settings = host;
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
@@ -1285,7 +1312,7 @@ TEST_F(CurlUpstreamTest, HttpsToHttpRedirectIsRefused) {
       Request(absl::StrCat("https://127.0.0.1:", registry.port(), "/v2/x/blobs/sha256:1"));
   config::HostSettings host;
   host.host = absl::StrCat("127.0.0.1:", registry.port());
-  host.ca_file = P("ca.crt");
+  host.ca_files = {P("ca.crt")};
   host.tls_server_name = "docker-registry";
   request.host_settings = host;
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);

@@ -672,7 +672,7 @@ TEST_F(RelayServerTest, UpstreamRequestsLookUpOtherOriginsInTheSessionConfig) {
   auto config = std::make_shared<config::Config>();
   config::HostSettings realm;
   realm.host = "auth.test:443";
-  realm.ca_file = "/etc/realm-ca.pem";
+  realm.ca_files = {"/etc/realm-ca.pem"};
   config->hosts[realm.host] = realm;
   resolver::EndpointPlan plan = plan_;
   plan.config = config;
@@ -687,7 +687,7 @@ TEST_F(RelayServerTest, UpstreamRequestsLookUpOtherOriginsInTheSessionConfig) {
   ASSERT_TRUE(requests[0].host_lookup);
   std::optional<config::HostSettings> found = requests[0].host_lookup("auth.test:443");
   ASSERT_TRUE(found.has_value());
-  EXPECT_EQ(found->ca_file, "/etc/realm-ca.pem");
+  EXPECT_THAT(found->ca_files, testing::ElementsAre("/etc/realm-ca.pem"));
   EXPECT_FALSE(requests[0].host_lookup("auth.test:8443").has_value());
 }
 

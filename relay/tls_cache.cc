@@ -16,6 +16,12 @@ std::string FileStamp(const std::string& path) {
   return absl::StrCat(path, "@", ec ? 0 : time.time_since_epoch().count());
 }
 
+std::string CaStamps(const config::HostSettings& host) {
+  std::string out;
+  for (const std::string& path : host.ca_files) absl::StrAppend(&out, FileStamp(path), "\t");
+  return out;
+}
+
 // Every setting that affects verification or identity is in the key, not
 // only the files: two [host] tables may name the same ca_file with different
 // insecure_skip_verify (issue 10 defect 1: the first one loaded decided for
@@ -23,7 +29,7 @@ std::string FileStamp(const std::string& path) {
 // too, so no two tables ever share an entry.
 std::string CacheKey(const config::HostSettings& host, const std::string& system_ca_file) {
   return absl::StrCat(host.host, "\n", host.insecure_skip_verify ? "insecure" : "verify", "\n",
-                      host.tls_server_name, "\n", system_ca_file, "\n", FileStamp(host.ca_file),
+                      host.tls_server_name, "\n", system_ca_file, "\n", CaStamps(host),
                       "\n", FileStamp(host.client_cert), "\n", FileStamp(host.client_key));
 }
 

@@ -1,4 +1,4 @@
-// TlsCache: the loaded TLS material of `[host]` tables (CA file, client
+// TlsCache: the loaded TLS material of `[host]` tables (CA files, client
 // cert/key) and the combined CA bundle, so a request does not re-read and
 // re-parse PEM files. Internal to crimirror_relay_upstream.
 #pragma once
@@ -18,7 +18,7 @@ namespace crimirror::relay::upstream_internal {
 // Loaded TLS material of a host plus the combined CA bundle.
 struct HostTls {
   auth::TlsMaterial material;
-  std::string ca_bundle;  // system bundle + ca_file, "" when no ca_file
+  std::string ca_bundle;  // system bundle + every ca_file, "" when none
 };
 
 // Thread-safe; at most 64 entries (cleared when full).

@@ -25,7 +25,7 @@ std::string TlsSummary(const config::HostSettings& host) {
   auto add = [&out](absl::string_view item) {
     absl::StrAppend(&out, out.empty() ? "" : ",", item);
   };
-  if (!host.ca_file.empty()) add("ca_file");
+  if (!host.ca_files.empty()) add("ca_file");
   if (!host.client_cert.empty()) add("client_cert");
   if (host.insecure_skip_verify) add("insecure_skip_verify");
   if (!host.tls_server_name.empty()) {
@@ -46,7 +46,11 @@ nlohmann::json EndpointJson(const Endpoint& endpoint) {
   };
   if (endpoint.host_settings) {
     const config::HostSettings& host = *endpoint.host_settings;
-    j["tls"] = {{"ca_file", host.ca_file},
+    // As written in the config: one path as a string, several as a list.
+    nlohmann::json ca = host.ca_files.size() > 1 ? nlohmann::json(host.ca_files)
+                        : host.ca_files.empty()  ? nlohmann::json("")
+                                                 : nlohmann::json(host.ca_files[0]);
+    j["tls"] = {{"ca_file", std::move(ca)},
                 {"client_cert", host.client_cert},
                 {"insecure_skip_verify", host.insecure_skip_verify},
                 {"tls_server_name", host.tls_server_name}};

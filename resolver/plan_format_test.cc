@@ -32,6 +32,7 @@ password = "hunter2"
 
 [host."127.0.0.1:5001"]
 auth = "dXNlcjpodW50ZXIy"
+ca_file = ["/etc/a.pem", "/etc/b.pem"]
 
 [host."registry-1.docker.io:443"]
 identity_token = "hunter2-token"
@@ -53,7 +54,7 @@ TEST(FormatPlanTextTest, OneLinePerEndpoint) {
       "serves=tags,digests host=mirror.corp:5000 "
       "tls=ca_file,server_name=docker-registry credentials=password\n"
       "2. mirror http://127.0.0.1:5001 repository=dockerhub/library/nginx "
-      "serves=tags,digests host=127.0.0.1:5001 credentials=auth\n"
+      "serves=tags,digests host=127.0.0.1:5001 tls=ca_file credentials=auth\n"
       "3. mirror https://digests repository=library/nginx "
       "serves=tags,digests host=digests:443\n"
       "4. upstream https://registry-1.docker.io repository=library/nginx "
@@ -83,7 +84,11 @@ TEST(FormatPlanJsonTest, StructuredAndSecretFree) {
   EXPECT_EQ(j["endpoints"][0]["credentials"], "password");
   EXPECT_EQ(j["endpoints"][0]["username"], "puller");
   EXPECT_EQ(j["endpoints"][0]["tls"]["tls_server_name"], "docker-registry");
+  EXPECT_EQ(j["endpoints"][0]["tls"]["ca_file"], "/etc/ca.pem");  // one: a string
   EXPECT_EQ(j["endpoints"][1]["repository"], "dockerhub/library/nginx");
+  // Several: a list, as in the config.
+  EXPECT_EQ(j["endpoints"][1]["tls"]["ca_file"],
+            nlohmann::json::array({"/etc/a.pem", "/etc/b.pem"}));
   EXPECT_EQ(j["endpoints"][2]["credentials"], "none");
   EXPECT_EQ(j["endpoints"][3]["kind"], "upstream");
   EXPECT_TRUE(j["skipped"].empty());

@@ -168,9 +168,15 @@ class K3sFile {
     str(auth, "password", &from.password);
     str(auth, "auth", &from.auth);
     str(auth, "identity_token", &from.identity_token);
-    str(tls, "ca_file", &from.ca_file);
-    str(tls, "cert_file", &from.cert_file);
-    str(tls, "key_file", &from.key_file);
+    for (auto [k, out] : {std::pair{"ca_file", &from.ca_file},
+                          std::pair{"cert_file", &from.cert_file},
+                          std::pair{"key_file", &from.key_file}}) {
+      str(tls, k, out);
+      if (!out->empty() && out->front() != '/') {
+        RelativeTlsFile(tls[k], absl::StrCat(key, ".tls.", k), *out);
+        out->clear();
+      }
+    }
     if (tls && tls.IsMap() && tls["insecure_skip_verify"]) {
       from.insecure_skip_verify = tls["insecure_skip_verify"].as<bool>();
     }
@@ -186,6 +192,21 @@ class K3sFile {
     for (const std::string& host_key : HostKeysFor(lookup, urls_)) {
       ApplyHostConfig(from, &HostFor(&out_, host_key), &out_.notes);
     }
+  }
+
+  // k3s copies tls paths unchanged into the hosts.toml it generates under
+  // its own certs.d (pkg/agent/templates HostsTomlTemplate), where containerd
+  // resolves a relative one against that generated directory, which k3s
+  // deletes and rewrites on start: never this file's directory. No base
+  // cri-mirror could pick would be the one k3s uses, so it is an error.
+  void RelativeTlsFile(const YAML::Node& node, const std::string& key,
+                       const std::string& path) {
+    Error(node, key,
+          absl::StrCat("\"", path, "\" is a relative path; k3s passes it to "
+                       "containerd unchanged, which reads it relative to the "
+                       "hosts.toml k3s generates, not to this file; write an "
+                       "absolute path (e.g. /etc/rancher/k3s/",
+                       path.substr(path.rfind('/') + 1), ")"));
   }
 
   std::string file_;

@@ -111,6 +111,25 @@ TEST(K3sTest, Rejections) {
       });
 }
 
+// k3s writes tls paths unchanged into the hosts.toml it generates, where
+// containerd resolves a relative one against that generated directory: no
+// directory cri-mirror could choose would match, so it is an error.
+TEST(K3sTest, RelativeTlsFilesAreErrorsNamingTheLine) {
+  testing::ExpectRejected(
+      [](const char* text) { return ParseK3sRegistries(text, "/etc/rancher/k3s/r.yaml"); },
+      {
+      {"configs:\n  r.io:\n    tls:\n      ca_file: certs/ca.pem\n",
+       "/etc/rancher/k3s/r.yaml:4:16: configs.r.io.tls.ca_file: \"certs/ca.pem\" is a "
+       "relative path"},
+      {"configs:\n  r.io:\n    tls:\n      ca_file: ca.pem\n",
+       "write an absolute path (e.g. /etc/rancher/k3s/ca.pem)"},
+      {"configs:\n  r.io:\n    tls:\n      cert_file: ./c.pem\n      key_file: /c.key\n",
+       "r.yaml:4:18: configs.r.io.tls.cert_file: \"./c.pem\" is a relative path"},
+      {"configs:\n  r.io:\n    tls:\n      cert_file: /c.pem\n      key_file: c.key\n",
+       "r.yaml:5:17: configs.r.io.tls.key_file: \"c.key\" is a relative path"},
+      });
+}
+
 TEST(K3sTest, YamlErrorsNeverEchoSecrets) {
   auto got = ParseK3sRegistries(
       "configs:\n  r.io:\n    auth:\n      password: hunter2\n   bad: [\n", "r.yaml");

@@ -93,7 +93,7 @@ absl::StatusOr<config::ParsedConfig> ValidateImported(const Imported& imported,
                                                       const std::string& source) {
   std::string name = absl::StrCat(source, " (converted)");
   absl::StatusOr<config::ParsedConfig> parsed =
-      config::ParseConfig(ToNativeToml(imported, ""), name);
+      config::ParseConfig(ToNativeToml(imported, "", Secrets::kInclude), name);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": the converted rules do not validate:\n", parsed.status().message()));

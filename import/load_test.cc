@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "config/config_store.h"
 #include "config/test_util.h"
 #include "gmock/gmock.h"
@@ -16,6 +17,7 @@ namespace crimirror::importer {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using config::testing::TempDir;
 
 TEST(LoadTest, FormatNames) {
@@ -86,13 +88,42 @@ TEST(ToTomlTest, ConvertedTextParsesAsNativeConfig) {
   imported.hosts["m:5000"].username = "u";
   imported.hosts["m:5000"].password = config::Secret("p\"w");
   imported.notes.push_back({"f:3", "header dropped\nsecond line"});
-  std::string text = ToNativeToml(imported, "converted");
+  std::string text = ToNativeToml(imported, "converted", Secrets::kInclude);
   auto parsed = config::ParseConfig(text, "out.toml");
   ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << text;
   EXPECT_EQ(parsed->config.mirrors[0].rewrite[0].match, "^a\\\\\"(.*)$");
   EXPECT_TRUE(parsed->config.mirrors[1].blocked);
   EXPECT_EQ(parsed->config.hosts.at("m:5000").password.Reveal(), "p\"w");
   EXPECT_THAT(text, HasSubstr("# f:3: header dropped\n# second line\n"));
+}
+
+TEST(ToNativeTomlTest, RedactedTextNamesEverySecretKeyButNoValue) {
+  Imported imported;
+  for (const char* key : {"a:1", "b:1", "c:1"}) imported.hosts[key].host = key;
+  imported.hosts["a:1"].username = "u";
+  imported.hosts["a:1"].password = config::Secret("hunter2");
+  imported.hosts["b:1"].auth = config::Secret("dTpzM2NyZXQ=");
+  imported.hosts["c:1"].identity_token = config::Secret("tok-secret");
+  imported.hosts["c:1"].ca_files = {"/etc/a.pem", "/etc/b.pem"};
+  std::string text = ToNativeToml(imported, "converted", Secrets::kRedact);
+  for (const char* secret : {"hunter2", "dTpzM2NyZXQ=", "tok-secret"}) {
+    EXPECT_THAT(text, Not(HasSubstr(secret))) << text;
+  }
+  EXPECT_THAT(text, HasSubstr("--output FILE"));
+  EXPECT_THAT(text, HasSubstr("mode 0600"));
+  for (const char* key : {"password", "auth", "identity_token"}) {
+    EXPECT_THAT(text, HasSubstr(absl::StrCat("\n# ", key, " = (redacted"))) << key;
+  }
+  EXPECT_THAT(text, HasSubstr("ca_file = [\"/etc/a.pem\", \"/etc/b.pem\"]\n"));
+  // Still a config: the secrets are comments.
+  auto parsed = config::ParseConfig(text, "out.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << text;
+  EXPECT_TRUE(parsed->config.hosts.at("a:1").password.empty());
+  EXPECT_EQ(parsed->config.hosts.at("c:1").ca_files, imported.hosts["c:1"].ca_files);
+  // No secrets: no hint.
+  Imported plain;
+  plain.hosts["a:1"].host = "a:1";
+  EXPECT_THAT(ToNativeToml(plain, "", Secrets::kRedact), Not(HasSubstr("--output")));
 }
 
 template <typename F>

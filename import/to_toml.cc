@@ -58,10 +58,27 @@ void Rule(const config::MirrorRule& rule, std::string* out) {
   }
 }
 
-void Host(const config::HostSettings& h, std::string* out) {
+constexpr char kRedactedHint[] =
+    "Secrets are not printed here: run `cri-mirror convert` with --output FILE\n"
+    "to write them (the file is created mode 0600).";
+
+bool HasSecrets(const config::HostSettings& h) {
+  return !h.password.empty() || !h.auth.empty() || !h.identity_token.empty();
+}
+
+void Host(const config::HostSettings& h, Secrets secrets, std::string* out) {
   absl::StrAppend(out, "\n[host.", TomlString(h.host), "]\n");
   auto str = [out](const char* key, const std::string& value) {
     if (!value.empty()) absl::StrAppend(out, key, " = ", TomlString(value), "\n");
+  };
+  // Only the key is named: no part of the value reaches the terminal.
+  auto secret = [&](const char* key, const config::Secret& value) {
+    if (value.empty()) return;
+    if (secrets == Secrets::kInclude) {
+      str(key, std::string(value.Reveal()));
+    } else {
+      absl::StrAppend(out, "# ", key, " = (redacted; use --output FILE)\n");
+    }
   };
   if (h.ca_files.size() == 1) {
     str("ca_file", h.ca_files[0]);
@@ -75,10 +92,10 @@ void Host(const config::HostSettings& h, std::string* out) {
   if (h.insecure_skip_verify) absl::StrAppend(out, "insecure_skip_verify = true\n");
   str("tls_server_name", h.tls_server_name);
   str("username", h.username);
-  str("password", std::string(h.password.Reveal()));
+  secret("password", h.password);
   str("password_file", h.password_file);
-  str("auth", std::string(h.auth.Reveal()));
-  str("identity_token", std::string(h.identity_token.Reveal()));
+  secret("auth", h.auth);
+  secret("identity_token", h.identity_token);
   config::HostSettings defaults;
   if (h.connect_timeout != defaults.connect_timeout) {
     str("connect_timeout", absl::FormatDuration(h.connect_timeout));
@@ -132,9 +149,13 @@ std::string TomlString(std::string_view value) {
   return out + "\"";
 }
 
-std::string ToNativeToml(const Imported& imported, std::string_view header) {
+std::string ToNativeToml(const Imported& imported, std::string_view header,
+                         Secrets secrets) {
   std::string out;
   if (!header.empty()) Comment(header, &out);
+  bool any_secret = false;
+  for (const auto& [key, host] : imported.hosts) any_secret |= HasSecrets(host);
+  if (secrets == Secrets::kRedact && any_secret) Comment(kRedactedHint, &out);
   if (!imported.notes.empty()) {
     absl::StrAppend(&out, "#\n# Dropped or changed settings:\n");
     for (const Note& note : imported.notes) {
@@ -144,7 +165,7 @@ std::string ToNativeToml(const Imported& imported, std::string_view header) {
     }
   }
   for (const config::MirrorRule& rule : imported.mirrors) Rule(rule, &out);
-  for (const auto& [key, host] : imported.hosts) Host(host, &out);
+  for (const auto& [key, host] : imported.hosts) Host(host, secrets, &out);
   return out;
 }
 

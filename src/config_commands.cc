@@ -1,6 +1,7 @@
 #include "src/config_commands.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -116,19 +117,23 @@ int RunConvert(const std::string& format, const std::string& path,
     err << valid.status().message() << "\n";
     return 1;
   }
-  std::string text = importer::ToNativeToml(
-      *imported, "Converted by `cri-mirror convert --from " + format + " " + path +
-                     "`.\nEach [[mirror]] says where it came from (file:line).");
+  const std::string header = "Converted by `cri-mirror convert --from " + format + " " + path +
+                             "`.\nEach [[mirror]] says where it came from (file:line).";
   if (output_file.empty()) {
-    out << text;
+    // stdout is a terminal or a CI log: never a secret there.
+    out << importer::ToNativeToml(*imported, header, importer::Secrets::kRedact);
     return 0;
   }
+  const std::string text = importer::ToNativeToml(*imported, header, importer::Secrets::kInclude);
   int fd = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     err << "cannot write " << output_file << ": " << std::strerror(errno) << "\n";
     return 1;
   }
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  // An existing file keeps its mode through O_CREAT: make it 0600 before
+  // a secret is written into it.
+  bool ok = ::fchmod(fd, 0600) == 0 &&
+            ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ok = ::close(fd) == 0 && ok;
   if (!ok) {
     err << "cannot write " << output_file << ": " << std::strerror(errno) << "\n";

@@ -33,8 +33,10 @@ int RunResolve(std::string_view image, const std::string& config_path,
 
 // `cri-mirror convert --from FORMAT PATH [--output FILE]`: reads PATH in
 // FORMAT (importer::ParseFormat names) and prints the native TOML
-// (importer::ToNativeToml, which passes check-config) to `out`, or writes it
-// to `output_file` with mode 0600 (it may hold credentials). Returns 0; 1 with
+// (importer::ToNativeToml) to `out` with every secret redacted (a comment
+// names the key and says to use --output), or writes it, secrets included
+// and passing check-config, to `output_file` with mode 0600 (an existing
+// file is made 0600 first). Returns 0; 1 with
 // the reason on `err` (an unknown format, an unreadable PATH, file:line
 // errors, or converted rules that do not validate).
 int RunConvert(const std::string& format, const std::string& path,

@@ -1,5 +1,7 @@
 #include "src/config_commands.h"
 
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -196,6 +198,33 @@ TEST_F(ConfigCommandsTest, ConvertOutputPassesCheckConfig) {
   EXPECT_THAT(out_.str(), HasSubstr("1 mirror rule, 1 host"));
   EXPECT_THAT(out_.str(), Not(HasSubstr("hunter2")));
   EXPECT_EQ(RunCheckConfig(out_file, out_, err_), 0) << err_.str();
+  struct stat st;
+  ASSERT_EQ(::stat(out_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+// Issue 13: stdout is a terminal or a CI log; only --output gets secrets.
+TEST_F(ConfigCommandsTest, ConvertKeepsSecretsOffStdout) {
+  std::string k3s = Write("registries.yaml",
+                          "mirrors:\n  docker.io:\n    endpoint: [\"https://m:5000\"]\n"
+                          "configs:\n  m:5000:\n    auth: {username: u, password: hunter2}\n"
+                          "  n:5000:\n    auth: {identity_token: tok-s3cret}\n");
+  ASSERT_EQ(RunConvert("k3s", k3s, "", out_, err_), 0) << err_.str();
+  EXPECT_THAT(out_.str(), Not(HasSubstr("hunter2")));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("tok-s3cret")));
+  EXPECT_THAT(err_.str(), Not(HasSubstr("hunter2")));
+  EXPECT_THAT(out_.str(), HasSubstr("username = \"u\"\n# password = (redacted; use --output FILE)"));
+  EXPECT_THAT(out_.str(), HasSubstr("# identity_token = (redacted"));
+  EXPECT_THAT(out_.str(), HasSubstr("--output FILE\n# to write them (the file is created mode 0600)"));
+  std::string out_file = dir_.File("secret.toml");
+  out_.str("");
+  ASSERT_EQ(RunConvert("k3s", k3s, out_file, out_, err_), 0) << err_.str();
+  EXPECT_THAT(out_.str(), Not(HasSubstr("hunter2")));
+  std::ifstream in(out_file);
+  std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(written, HasSubstr("password = \"hunter2\""));
+  EXPECT_THAT(written, HasSubstr("identity_token = \"tok-s3cret\""));
+  EXPECT_THAT(written, Not(HasSubstr("redacted")));
   struct stat st;
   ASSERT_EQ(::stat(out_file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);

@@ -99,6 +99,12 @@ class ForeignConfigTest : public ::testing::Test {
                    dir_->Join("check-" + format)));
     EXPECT_EQ(checked.exit_code, 0) << checked.stderr_text;
     EXPECT_THAT(checked.stderr_text + checked.stdout_text, Not(HasSubstr("s3cret-pw")));
+    // Without --output the TOML goes to stdout, never with a secret.
+    TESTBED_ASSERT_OK_AND_ASSIGN(
+        CommandResult printed, RunCommand({CRI_MIRROR_BINARY, "convert", "--from", format, path},
+                                          dir_->Join("print-" + format)));
+    EXPECT_EQ(printed.exit_code, 0) << printed.stderr_text;
+    EXPECT_THAT(printed.stderr_text + printed.stdout_text, Not(HasSubstr("s3cret-pw")));
   }
 
   void ExpectPulled(const std::string& image, const BuiltImage& built) {
@@ -185,6 +191,38 @@ TEST_F(ForeignConfigTest, CertsDirWhoseFirstHostIsDead) {
   ExpectConverts("containerd-hosts", certs);
   StartMirror(absl::StrCat("containerd_hosts_dir = \"", certs, "\"\n"));
   ExpectPulled("hosts.example:5000/app:v1", image);
+}
+
+// certs.d hosts.toml `ca` as a list (issue 13): the TLS registry's CA is the
+// second file, after an unrelated CA; every file is trusted, as containerd
+// does, so the pull succeeds. The list is given relative to the host
+// directory, as containerd resolves it.
+TEST_F(ForeignConfigTest, CertsDirCaListWhoseSecondFileIsTheRegistryCa) {
+  TESTBED_ASSERT_OK_AND_ASSIGN(
+      auto other, TestCa::Create(dir_->Join("pki-other"), TestCaOptions{"other-registry", {}}));
+  TESTBED_ASSERT_OK_AND_ASSIGN(
+      auto ca, TestCa::Create(dir_->Join("pki"), TestCaOptions{"docker-registry", {"IP:127.0.0.1"}}));
+  RegistryOptions options;
+  options.name = "certsd-tls";
+  options.tls = RegistryTls{ca->server_cert_path(), ca->server_key_path(), ""};
+  BuiltImage image;
+  auto registry = RegistryWith(options, PushOptions(), "app:v1", 6, &image);
+  ASSERT_NE(registry, nullptr);
+  const std::string certs = dir_->Join("certs.d");
+  const std::string host_dir = certs + "/tls.example:5000";
+  ASSERT_EQ(::mkdir(certs.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(host_dir.c_str(), 0755), 0);
+  TESTBED_ASSERT_OK_AND_ASSIGN(std::string registry_ca, ReadFile(ca->ca_cert_path()));
+  TESTBED_ASSERT_OK(WriteFile(host_dir + "/registry-ca.pem", registry_ca, 0644));
+  TESTBED_ASSERT_OK(WriteFile(
+      host_dir + "/hosts.toml",
+      absl::StrCat("server = \"https://tls.example:5000\"\n\n[host.\"", registry->Url(),
+                   "\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = [\"",
+                   other->ca_cert_path(), "\", \"registry-ca.pem\"]\n"),
+      0644));
+  ExpectConverts("containerd-hosts", certs);
+  StartMirror(absl::StrCat("containerd_hosts_dir = \"", certs, "\"\n"));
+  ExpectPulled("tls.example:5000/app:v1", image);
 }
 
 // registries.conf: a prefix mapped to a location with a path, a blocked

@@ -2,10 +2,12 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -231,6 +233,21 @@ absl::StatusOr<RegistryKey> ParseRegistryKey(std::string_view key_std) {
   RegistryKey out;
   if (key == "*") {
     out.wildcard = true;
+    return out;
+  }
+  if (absl::StartsWith(key, "*.")) {
+    // containers/image refuses "/", "@" and ":" after the wildcard; a
+    // bracketed IPv6 address has no subdomains.
+    absl::string_view domain = key.substr(2);
+    absl::StatusOr<std::string> host = absl::InvalidArgumentError("has a port or path");
+    if (!domain.empty() && domain.find_first_of(":/@[") == absl::string_view::npos) {
+      host = ParseHostPort(std::string_view(domain.data(), domain.size()), false);
+    }
+    if (!host.ok()) {
+      return absl::InvalidArgumentError(
+          "a subdomain wildcard is \"*.domain\", without port or path");
+    }
+    out.subdomains_of = *std::move(host);
     return out;
   }
   size_t slash = key.find('/');

@@ -37,12 +37,17 @@ absl::StatusOr<EndpointUrl> ParseEndpointUrl(std::string_view url);
 // A parsed `[[mirror]] registry` value.
 struct RegistryKey {
   bool wildcard = false;  // "*"
+  // "example.com" for "*.example.com" (registries.conf subdomain prefixes):
+  // every registry host below it, at any depth and on any port, not the
+  // domain itself. Then `host` and `path` are empty.
+  std::string subdomains_of;
   std::string host;       // "docker.io", "host:5000" (lowercased)
   std::string path;       // "bitnami" for "docker.io/bitnami"; may be empty
 };
 
-// Parses "host[:port][/path]" or "*". "index.docker.io" is normalized to
-// "docker.io" as image references are. InvalidArgument on bad syntax.
+// Parses "host[:port][/path]", "*.domain" or "*". "index.docker.io" is
+// normalized to "docker.io" as image references are. InvalidArgument on bad
+// syntax; "*.domain" takes no port and no path (as containers/image).
 absl::StatusOr<RegistryKey> ParseRegistryKey(std::string_view key);
 
 // "host[:port]" split into its parts; `host` keeps IPv6 brackets.

@@ -63,6 +63,21 @@ TEST(RegistryKeyTest, ParsesAndRejects) {
   }
 }
 
+TEST(RegistryKeyTest, SubdomainWildcard) {
+  absl::StatusOr<RegistryKey> key = ParseRegistryKey("*.Example.COM");
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_FALSE(key->wildcard);
+  EXPECT_EQ(key->subdomains_of, "example.com");
+  EXPECT_TRUE(key->host.empty());
+  // As containers/image: no port, no path, the wildcard only in front.
+  for (const char* bad : {"*.", "*.example.com:5000", "*.example.com/foo", "*example.com",
+                          "a.*.com", "*.*.com", "*.a b", "*.[::1]"}) {
+    EXPECT_FALSE(ParseRegistryKey(bad).ok()) << bad;
+  }
+  EXPECT_THAT(std::string(ParseRegistryKey("*.example.com:5000").status().message()),
+              ::testing::HasSubstr("\"*.domain\""));
+}
+
 TEST(HostPortTest, RequiresPortWhenAsked) {
   EXPECT_EQ(*ParseHostPort("Mirror:5000", true), "mirror:5000");
   EXPECT_FALSE(ParseHostPort("mirror", true).ok());

@@ -552,10 +552,11 @@ void Validator::ParseRegistry(const toml::table& table, const std::string& path,
   if (!parsed.ok()) {
     Error(node->source(), key,
           absl::StrCat(Quote(*value), ": ", parsed.status().message(),
-                       "; write host[:port][/path] or \"*\""));
+                       "; write host[:port][/path], \"*.domain\" or \"*\""));
     return;
   }
-  rule->registry = parsed->wildcard ? "*"
+  rule->registry = parsed->wildcard                 ? "*"
+                   : !parsed->subdomains_of.empty() ? absl::StrCat("*.", parsed->subdomains_of)
                    : parsed->path.empty()
                        ? parsed->host
                        : absl::StrCat(parsed->host, "/", parsed->path);
@@ -1064,6 +1065,7 @@ void Validator::CheckHostPairs(const toml::table& table,
 
 void Validator::WarnUnusedHosts() {
   std::set<std::string> used;
+  std::vector<std::string> used_suffixes;  // ".example.com" of "*.example.com"
   for (const MirrorRule& rule : parsed_.config.mirrors) {
     for (const std::string& url : rule.endpoints) {
       if (auto parsed = ParseEndpointUrl(url); parsed.ok()) {
@@ -1072,11 +1074,20 @@ void Validator::WarnUnusedHosts() {
     }
     if (!rule.fallback_to_upstream) continue;
     if (rule.registry == "*") return;  // any registry may be an upstream
+    if (absl::StartsWith(rule.registry, "*.")) {  // any registry below it
+      used_suffixes.push_back(rule.registry.substr(1));
+      continue;
+    }
     used.insert(UpstreamFor(rule.registry.substr(0, rule.registry.find('/')))
                     .host_port);
   }
   for (const auto& [host, source] : host_sources_) {
     if (used.count(host) != 0) continue;
+    const std::string name = host.substr(0, host.rfind(':'));
+    if (std::any_of(used_suffixes.begin(), used_suffixes.end(),
+                    [&](const std::string& s) { return absl::EndsWith(name, s); })) {
+      continue;
+    }
     Warn(source, absl::StrCat("[host.", Quote(host), "]"),
          "no endpoint of any [[mirror]] rule uses this host:port, so these "
          "settings never apply; check the name and port against the endpoint "

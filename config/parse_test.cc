@@ -341,6 +341,16 @@ INSTANTIATE_TEST_SUITE_P(
                    "[[mirror]]\nregistry = \"docker.io/Bitnami\"\nendpoints = "
                    "[\"https://m\"]",
                    {"[[mirror]][0].registry", "Bitnami"}},
+        RejectCase{"RegistryWildcardWithPort",
+                   "[[mirror]]\nregistry = \"*.example.com:5000\"\nendpoints = "
+                   "[\"https://m\"]",
+                   {"config.toml:2:12: [[mirror]][0].registry: \"*.example.com:5000\": a "
+                    "subdomain wildcard is \"*.domain\", without port or path"}},
+        RejectCase{"RegistryWildcardTwice",
+                   "[[mirror]]\nregistry = \"*.Example.com\"\nendpoints = [\"https://m\"]\n"
+                   "[[mirror]]\nregistry = \"*.example.com\"\nendpoints = [\"https://m\"]",
+                   {"config.toml:5:12: [[mirror]][1].registry: duplicate rule for "
+                    "\"*.example.com\""}},
         RejectCase{"RegistryScheme",
                    "[[mirror]]\nregistry = \"https://docker.io\"\nendpoints = "
                    "[\"https://m\"]",
@@ -573,8 +583,16 @@ TEST(ParseConfigTest, InvalidUtf8IsASyntaxErrorNotACrash) {
 namespace crimirror::config {
 namespace {
 
-TEST(ParseConfigWarningsTest, UnusedHostTableWarns) {
-  absl::StatusOr<ParsedConfig> parsed = ParseConfig(R"([[mirror]]
+// Which [host] tables no endpoint (or upstream) of any rule can use.
+struct UnusedHostCase {
+  const char* name;
+  const char* toml;
+  std::vector<std::string> warnings;  // one substring per expected warning
+};
+
+TEST(ParseConfigWarningsTest, UnusedHostTablesWarn) {
+  const UnusedHostCase cases[] = {
+      {"TypoedHost", R"([[mirror]]
 registry = "docker.io"
 endpoints = ["https://mirror.corp:5000"]
 
@@ -587,25 +605,44 @@ ca_file = "/ca.pem"
 [host."registry-1.docker.io:443"]
 identity_token = "t"
 )",
-                                                    "config.toml");
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
-  ASSERT_EQ(parsed->warnings.size(), 1u);
-  EXPECT_THAT(
-      parsed->warnings[0].message,
-      HasSubstr("config.toml:5:7: [host.\"mirror:5000\"]: no endpoint"));
-}
+       {"config.toml:5:7: [host.\"mirror:5000\"]: no endpoint"}},
+      // The domain itself is not below a "*.domain" rule.
+      {"SubdomainWildcard", R"([[mirror]]
+registry = "*.Example.com"
+endpoints = ["https://m"]
 
-TEST(ParseConfigWarningsTest, WildcardWithFallbackUsesEveryHost) {
-  absl::StatusOr<ParsedConfig> parsed = ParseConfig(R"([[mirror]]
+[host."a.b.example.com:5000"]
+identity_token = "t"
+
+[host."example.com:443"]
+identity_token = "t"
+)",
+       {"[host.\"example.com:443\"]: no endpoint"}},
+      {"StarWithFallbackUsesEveryHost", R"([[mirror]]
 registry = "*"
 endpoints = ["https://m"]
 
 [host."ghcr.io:443"]
 identity_token = "t"
 )",
-                                                    "config.toml");
+       {}},
+  };
+  for (const UnusedHostCase& c : cases) {
+    absl::StatusOr<ParsedConfig> parsed = ParseConfig(c.toml, "config.toml");
+    ASSERT_TRUE(parsed.ok()) << c.name << ": " << parsed.status();
+    ASSERT_EQ(parsed->warnings.size(), c.warnings.size()) << c.name;
+    for (size_t i = 0; i < c.warnings.size(); ++i) {
+      EXPECT_THAT(parsed->warnings[i].message, HasSubstr(c.warnings[i])) << c.name;
+    }
+  }
+}
+
+TEST(ParseConfigTest, SubdomainWildcardRegistryIsLowercased) {
+  absl::StatusOr<ParsedConfig> parsed =
+      ParseConfig("[[mirror]]\nregistry = \"*.Example.com\"\nendpoints = [\"https://m\"]\n",
+                  "t.toml");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  EXPECT_TRUE(parsed->warnings.empty());
+  EXPECT_EQ(parsed->config.mirrors[0].registry, "*.example.com");
 }
 
 }  // namespace

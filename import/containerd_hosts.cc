@@ -363,7 +363,7 @@ absl::StatusOr<std::string> RegistryForDirectory(std::string_view name_std) {
     }
   }
   absl::StatusOr<config::RegistryKey> key = config::ParseRegistryKey(registry);
-  if (!key.ok() || !key->path.empty() || key->wildcard) {
+  if (!key.ok() || !key->path.empty() || key->wildcard || !key->subdomains_of.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "directory name \"", name,
         "\" is not a registry host[:port] (or _default)"));

@@ -120,22 +120,17 @@ class RegistriesConf {
       f_.Error(t, key, "needs a prefix or a location");
       return;
     }
-    if (absl::StartsWith(prefix, "*.")) {
-      f_.Note(t, absl::StrCat("prefix \"", prefix,
-                              "\" dropped: cri-mirror rules name one "
-                              "registry, not every subdomain"));
-      return;
-    }
     absl::StatusOr<config::RegistryKey> parsed = config::ParseRegistryKey(prefix);
     if (!parsed.ok() || parsed->wildcard) {
       f_.Error(t, key + ".prefix",
-               absl::StrCat("\"", prefix, "\" is not host[:port][/path]"));
+               absl::StrCat("\"", prefix, "\" is not host[:port][/path] or *.domain"));
       return;
     }
+    const bool subdomains = !parsed->subdomains_of.empty();
     config::MirrorRule rule;
-    rule.registry = parsed->path.empty()
-                        ? parsed->host
-                        : absl::StrCat(parsed->host, "/", parsed->path);
+    rule.registry = subdomains             ? absl::StrCat("*.", parsed->subdomains_of)
+                    : parsed->path.empty() ? parsed->host
+                                           : absl::StrCat(parsed->host, "/", parsed->path);
     rule.line = static_cast<int>(t.source().begin.line);
     rule.origin = f_.Where(t);
     rule.blocked = Flag(t, "blocked", key);
@@ -160,7 +155,15 @@ class RegistriesConf {
       }
     }
     bool insecure = Flag(t, "insecure", key);
-    if (location.empty() || location == prefix) {
+    if (subdomains && (location.empty() || location == prefix)) {
+      // The image's own registry is the primary: no one host to name.
+      if (insecure) {
+        f_.Note(t, absl::StrCat("insecure of \"", prefix,
+                                "\" dropped: it would apply to every registry "
+                                "below it, which a [host] table (one host:port) "
+                                "cannot say; add a [[registry]] per registry"));
+      }
+    } else if (location.empty() || location == prefix) {
       if (insecure) {
         AddLocation(t, prefix, true, &rule, &modes, config::PullFromMirror::kAll);
         rule.fallback_to_upstream = false;

@@ -17,9 +17,11 @@
 // as an endpoint path plus a rewrite removing the prefix's path. A location
 // other than the prefix is the last endpoint (no fallback to the prefix). An
 // insecure location is tried over https without verification, then http.
-// `*.example.com` prefixes, unqualified-search-registries, [aliases],
-// short-name-mode and credential-helpers do not apply to CRI pulls by a fully
-// qualified name and are dropped with a note.
+// A `*.example.com` prefix becomes a "*.example.com" rule (every registry
+// below example.com; an exact rule beats it); `insecure` without a location
+// is dropped for it with a note (it names no one host). unqualified-search-
+// registries, [aliases], short-name-mode and credential-helpers do not apply
+// to CRI pulls by a fully qualified name and are dropped with a note.
 #pragma once
 
 #include <string_view>

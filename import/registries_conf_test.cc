@@ -83,12 +83,34 @@ TEST(RegistriesConfTest, DropInReplacesSamePrefix) {
   EXPECT_TRUE(HasNote(base, "replaces the entry"));
 }
 
-TEST(RegistriesConfTest, WildcardPrefixIsDropped) {
+TEST(RegistriesConfTest, WildcardPrefixesBecomeSubdomainRules) {
   auto got = ParseRegistriesConf(
-      "[[registry]]\nprefix = \"*.example.com\"\nlocation = \"m.io\"\n", "r.conf");
-  ASSERT_TRUE(got.ok());
-  EXPECT_TRUE(got->mirrors.empty());
-  EXPECT_TRUE(HasNote(*got, "not every subdomain"));
+      "[[registry]]\nprefix = \"*.example.com\"\n"
+      "[[registry.mirror]]\nlocation = \"m.io/cache\"\n\n"
+      "[[registry]]\nprefix = \"*.corp.example\"\nlocation = \"internal.io\"\n\n"
+      "[[registry]]\nprefix = \"*.bad.example\"\nblocked = true\n\n"
+      "[[registry]]\nprefix = \"*.insecure.example\"\ninsecure = true\n"
+      "[[registry.mirror]]\nlocation = \"n.io\"\n",
+      "r.conf");
+  ASSERT_TRUE(got.ok()) << got.status();
+  const config::MirrorRule* sub = RuleFor(*got, "*.example.com");
+  ASSERT_NE(sub, nullptr);
+  EXPECT_THAT(sub->endpoints, ElementsAre("https://m.io/cache"));
+  EXPECT_TRUE(sub->fallback_to_upstream);  // the image's own registry last
+  const config::MirrorRule* moved = RuleFor(*got, "*.corp.example");
+  ASSERT_NE(moved, nullptr);
+  EXPECT_THAT(moved->endpoints, ElementsAre("https://internal.io"));
+  EXPECT_FALSE(moved->fallback_to_upstream);
+  const config::MirrorRule* blocked = RuleFor(*got, "*.bad.example");
+  ASSERT_NE(blocked, nullptr);
+  EXPECT_TRUE(blocked->blocked);
+  // insecure names no one host for a wildcard: noted, the mirror kept.
+  const config::MirrorRule* insecure = RuleFor(*got, "*.insecure.example");
+  ASSERT_NE(insecure, nullptr);
+  EXPECT_THAT(insecure->endpoints, ElementsAre("https://n.io"));
+  EXPECT_TRUE(insecure->fallback_to_upstream);
+  EXPECT_TRUE(HasNote(*got, "insecure of \"*.insecure.example\" dropped"));
+  EXPECT_EQ(got->notes.size(), 1u);
 }
 
 TEST(RegistriesConfTest, Rejections) {
@@ -102,6 +124,8 @@ TEST(RegistriesConfTest, Rejections) {
        "r.conf:5:20: [[registry]][0].mirror[0].pull-from-mirror"},
       {"[[registry]]\nprefix = 3\n", "[[registry]][0].prefix: expected a string"},
       {"[[registry]]\nprefix = \"bad prefix\"\n", "is not host[:port][/path]"},
+      {"[[registry]]\nprefix = \"*.example.com:5000\"\n",
+       "r.conf:1:1: [[registry]][0].prefix: \"*.example.com:5000\" is not host[:port][/path]"},
       });
 }
 

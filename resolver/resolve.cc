@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -42,17 +43,27 @@ int NamespaceClass(const MirrorRule& rule, const std::string& pod_namespace) {
   return 0;
 }
 
-// How specifically `key` matches `ref`: 0 no match, 1 "*", 2 a host-only
-// rule, 2 + path length for a path-aware one.
-size_t PrefixScore(const config::RegistryKey& key, const Reference& ref,
-                   const std::string& registry) {
-  if (key.wildcard) return 1;
-  if (key.host != registry) return 0;
+// How specifically `key` matches `ref`, compared as a pair: {0, 0} no
+// match; tier 1 "*"; tier 2 "*.domain" (a longer domain is more specific);
+// tier 3 the registry itself, then by path length. So an exact host beats
+// every subdomain wildcard (registries.conf's longest-match), which beats
+// "*".
+std::pair<int, size_t> PrefixScore(const config::RegistryKey& key, const Reference& ref,
+                                   const std::string& registry) {
+  if (key.wildcard) return {1, 0};
+  if (!key.subdomains_of.empty()) {
+    // Any depth, any port; never the domain itself.
+    const std::string name = registry.substr(0, registry.rfind(':'));
+    return absl::EndsWith(name, absl::StrCat(".", key.subdomains_of))
+               ? std::pair<int, size_t>{2, key.subdomains_of.size()}
+               : std::pair<int, size_t>{0, 0};
+  }
+  if (key.host != registry) return {0, 0};
   if (!key.path.empty() && ref.repository != key.path &&
       !absl::StartsWith(ref.repository, absl::StrCat(key.path, "/"))) {
-    return 0;
+    return {0, 0};
   }
-  return key.path.size() + 2;
+  return {3, key.path.size()};
 }
 
 // Index of the chosen rule, or -1: the best (namespace class, prefix score),
@@ -60,7 +71,7 @@ size_t PrefixScore(const config::RegistryKey& key, const Reference& ref,
 int FindRule(const Reference& ref, const Config& config,
              const std::string& pod_namespace) {
   int best = -1;
-  std::pair<int, size_t> best_rank = {0, 0};
+  std::tuple<int, int, size_t> best_rank = {0, 0, 0};
   std::string registry = absl::AsciiStrToLower(ref.registry);
   for (size_t i = 0; i < config.mirrors.size(); ++i) {
     const MirrorRule& rule = config.mirrors[i];
@@ -68,9 +79,9 @@ int FindRule(const Reference& ref, const Config& config,
     if (ns_class == 0) continue;
     absl::StatusOr<config::RegistryKey> key = config::ParseRegistryKey(rule.registry);
     if (!key.ok()) continue;
-    size_t score = PrefixScore(*key, ref, registry);
-    if (score == 0) continue;
-    std::pair<int, size_t> rank = {ns_class, score};
+    const auto [tier, length] = PrefixScore(*key, ref, registry);
+    if (tier == 0) continue;
+    std::tuple<int, int, size_t> rank = {ns_class, tier, length};
     if (best < 0 || rank > best_rank) {
       best = static_cast<int>(i);
       best_rank = rank;

@@ -14,8 +14,9 @@ namespace crimirror::resolver {
 
 // Rule choice: among the rules that apply to the pull's namespace, the
 // most specific `registry` prefix wins, path-aware ("docker.io/bitnami" beats
-// "docker.io"; "docker.io/bit" does not match "docker.io/bitnami/x"); "*" only
-// when nothing else matches. `pod_namespace` is the pod's Kubernetes
+// "docker.io"; "docker.io/bit" does not match "docker.io/bitnami/x"), then
+// "*.domain" (every registry below domain, any depth and port, not domain
+// itself; the longest domain first), and "*" only when nothing else matches. `pod_namespace` is the pod's Kubernetes
 // namespace (PullImageRequest.sandbox_config.metadata.namespace; "" for a
 // pull without a sandbox config: crictl, `cri-mirror pull`, ensured images).
 // A rule with `namespaces` applies only when they list `pod_namespace`, and

@@ -82,6 +82,54 @@ INSTANTIATE_TEST_SUITE_P(
                       RuleCase{"quay.io/a", "*"},
                       RuleCase{"quay.io:9443/a", "*"}));
 
+// registries.conf-style `*.domain` rules (issue 13): any subdomain at any
+// depth and on any port, never the domain itself; an exact host beats a
+// wildcard, a longer wildcard beats a shorter one, and every wildcard beats
+// "*".
+constexpr char kWildcardRules[] = R"(
+[[mirror]]
+registry = "*.example.com"
+endpoints = ["https://sub-mirror"]
+
+[[mirror]]
+registry = "*.b.example.com"
+endpoints = ["https://deep-mirror"]
+
+[[mirror]]
+registry = "exact.example.com"
+endpoints = ["https://exact-mirror"]
+
+[[mirror]]
+registry = "*"
+endpoints = ["https://any"]
+)";
+
+class WildcardRuleTest : public ::testing::TestWithParam<RuleCase> {};
+
+TEST_P(WildcardRuleTest, ExactBeatsSubdomainWildcardBeatsStar) {
+  EndpointPlan plan = Plan(GetParam().image, kWildcardRules);
+  EXPECT_EQ(plan.matched_rule, GetParam().rule) << GetParam().image;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, WildcardRuleTest,
+    ::testing::Values(RuleCase{"a.example.com/x", "*.example.com"},
+                      RuleCase{"x.y.example.com:5000/x", "*.example.com"},
+                      RuleCase{"c.b.example.com/x", "*.b.example.com"},
+                      RuleCase{"b.example.com/x", "*.example.com"},
+                      RuleCase{"exact.example.com/x", "exact.example.com"},
+                      RuleCase{"sub.exact.example.com/x", "*.example.com"},
+                      RuleCase{"example.com/x", "*"},
+                      RuleCase{"badexample.com/x", "*"},
+                      RuleCase{"nginx", "*"}));
+
+TEST(ResolveTest, WildcardRuleUpstreamIsTheImagesOwnRegistry) {
+  EndpointPlan plan = Plan("a.example.com:5000/team/app:v1", kWildcardRules);
+  EXPECT_THAT(Summary(plan),
+              ElementsAre("mirror https://sub-mirror team/app",
+                          "upstream https://a.example.com:5000 team/app"));
+}
+
 TEST(ResolveTest, NoRuleMeansPassThrough) {
   EndpointPlan plan = Plan("ghcr.io/a/b", R"(
 [[mirror]]

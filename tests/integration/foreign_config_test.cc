@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -107,6 +108,18 @@ class ForeignConfigTest : public ::testing::Test {
     EXPECT_THAT(printed.stderr_text + printed.stdout_text, Not(HasSubstr("s3cret-pw")));
   }
 
+  // The one-off path (ExpectConverts), then cri-mirror importing `path`
+  // live under the [import] key of `format`.
+  void ConvertThenImport(const std::string& format, const std::string& path) {
+    ExpectConverts(format, path);
+    const std::map<std::string, std::string> keys = {
+        {"containerd-config", "containerd_config"},
+        {"containerd-hosts", "containerd_hosts_dir"},
+        {"k3s", "k3s_registries"},
+        {"registries-conf", "registries_conf"}};
+    StartMirror(absl::StrCat(keys.at(format), " = \"", path, "\"\n"));
+  }
+
   void ExpectPulled(const std::string& image, const BuiltImage& built) {
     auto pulled = cri_->Pull(image);
     ASSERT_TRUE(pulled.ok()) << image << ": " << pulled.status.error_message() << Logs();
@@ -138,8 +151,7 @@ TEST_F(ForeignConfigTest, MicroK8sTemplateMirrorForInsecureRegistry) {
                    "\"myregistry.local:32000\"]\n  endpoint = [\"",
                    registry->Url(), "\"]\n"),
       0644));
-  ExpectConverts("containerd-config", tmpl);
-  StartMirror(absl::StrCat("containerd_config = \"", tmpl, "\"\n"));
+  ConvertThenImport("containerd-config", tmpl);
   ExpectPulled("myregistry.local:32000/app:v1", image);
 }
 
@@ -165,8 +177,7 @@ TEST_F(ForeignConfigTest, K3sRegistriesYamlWithTlsCaAndPassword) {
                    "\":\n    auth:\n      username: puller\n      password: s3cret-pw\n"
                    "    tls:\n      ca_file: ", ca->ca_cert_path(), "\n"),
       0600));
-  ExpectConverts("k3s", yaml);
-  StartMirror(absl::StrCat("k3s_registries = \"", yaml, "\"\n"));
+  ConvertThenImport("k3s", yaml);
   ExpectPulled("registry.k3s.example/team/app:v1", image);
   EXPECT_THAT(mirror_->LogTail(100000), Not(HasSubstr("s3cret-pw")));
 }
@@ -188,8 +199,7 @@ TEST_F(ForeignConfigTest, CertsDirWhoseFirstHostIsDead) {
                    "\"]\n  capabilities = [\"pull\", \"resolve\"]\n\n[host.\"",
                    registry->Url(), "\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
       0644));
-  ExpectConverts("containerd-hosts", certs);
-  StartMirror(absl::StrCat("containerd_hosts_dir = \"", certs, "\"\n"));
+  ConvertThenImport("containerd-hosts", certs);
   ExpectPulled("hosts.example:5000/app:v1", image);
 }
 
@@ -220,8 +230,7 @@ TEST_F(ForeignConfigTest, CertsDirCaListWhoseSecondFileIsTheRegistryCa) {
                    "\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = [\"",
                    other->ca_cert_path(), "\", \"registry-ca.pem\"]\n"),
       0644));
-  ExpectConverts("containerd-hosts", certs);
-  StartMirror(absl::StrCat("containerd_hosts_dir = \"", certs, "\"\n"));
+  ConvertThenImport("containerd-hosts", certs);
   ExpectPulled("tls.example:5000/app:v1", image);
 }
 
@@ -239,8 +248,7 @@ TEST_F(ForeignConfigTest, RegistriesConfPrefixLocationBlockedAndLiveChange) {
       registry->HostPort(), "/mirror/team\"\ninsecure = true\n\n");
   TESTBED_ASSERT_OK(WriteFile(
       conf, body + "[[registry]]\nprefix = \"blocked.example\"\nblocked = true\n", 0644));
-  ExpectConverts("registries-conf", conf);
-  StartMirror(absl::StrCat("registries_conf = \"", conf, "\"\n"));
+  ConvertThenImport("registries-conf", conf);
   ExpectPulled("corp.example/team/app:v1", image);
 
   auto refused = cri_->Pull("blocked.example/evil/app:v1");
@@ -262,6 +270,27 @@ TEST_F(ForeignConfigTest, RegistriesConfPrefixLocationBlockedAndLiveChange) {
       },
       absl::Seconds(20), "the edited registries.conf to apply");
   EXPECT_TRUE(applied.ok()) << applied << Logs();
+}
+
+// registries.conf `*.domain` prefixes (issue 13): a mirror for every
+// registry below corp.example, and every registry below evil.example
+// blocked; the images' own registries do not exist.
+TEST_F(ForeignConfigTest, RegistriesConfWildcardPrefixes) {
+  BuiltImage image;
+  auto registry = HttpRegistryWith("wildcard", "cache/team/app:v1", 7, &image);
+  ASSERT_NE(registry, nullptr);
+  const std::string conf = dir_->Join("registries.conf");
+  TESTBED_ASSERT_OK(WriteFile(
+      conf,
+      absl::StrCat("[[registry]]\nprefix = \"*.corp.example\"\n[[registry.mirror]]\n"
+                   "location = \"", registry->HostPort(), "/cache\"\ninsecure = true\n\n"
+                   "[[registry]]\nprefix = \"*.evil.example\"\nblocked = true\n"),
+      0644));
+  ConvertThenImport("registries-conf", conf);
+  ExpectPulled("a.b.corp.example/team/app:v1", image);
+  auto refused = cri_->Pull("x.evil.example/app:v1");
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(refused.status.error_message(), HasSubstr("*.evil.example"));
 }
 
 // A native `[[mirror]] blocked = true` (issues 13 and 14): the pull of an

@@ -32,6 +32,22 @@ enum class PullFromMirror {
   kTagOnly,     // only tag references
 };
 
+// `resolve_tags`: who decides which digest a tag names (issue 14).
+enum class ResolveTags {
+  // A HEAD of the tag's manifest at a trusted endpoint (the upstream, or a
+  // [host] with `trusted = true`); no answer within `resolve_timeout`
+  // fails the pull. The manifest and blobs then come by that digest,
+  // mirrors first, so digest-only mirrors serve tag pulls too.
+  kUpstream,
+  // As kUpstream, but when no trusted endpoint answers in time the mirrors'
+  // answer is used, with a warning and a count in
+  // cri_mirror_tag_resolutions_total{result="mirror_fallback"}.
+  kUpstreamOrMirror,
+  // The first endpoint of the plan that answers the tag decides (before
+  // issue 14; the only choice without a trusted endpoint).
+  kMirror,
+};
+
 // `rewrite = [{ match = "^library/(.*)$", replace = "dockerhub/$1" }]`: an RE2
 // applied to the repository path on mirror endpoints only; the first rule
 // whose `match` matches (partial match, use anchors) is applied with
@@ -59,6 +75,17 @@ struct MirrorRule {
   // empty: every pull, including those without a sandbox config. Valid
   // Kubernetes namespace names in file order, none twice (ParseConfig).
   std::vector<std::string> namespaces;
+  // `resolve_tags`; nullopt: kUpstreamOrMirror when the rule keeps its
+  // upstream (fallback_to_upstream), else kMirror (EffectiveResolveTags).
+  std::optional<ResolveTags> resolve_tags;
+  // `resolve_timeout`: how long the trusted endpoints may take to answer
+  // the tag's HEAD (each request's connect and response together).
+  absl::Duration resolve_timeout = absl::Seconds(3);
+  // `last_known = true`: the digest a trusted endpoint gave for each tag is
+  // kept in [server] state_dir; a tag answered by a mirror alone (no
+  // trusted endpoint reachable, or resolve_tags = "mirror") is accepted only
+  // when it names that same digest.
+  bool last_known = false;
   // 1-based line of the `[[mirror]]` header, for messages.
   int line = 0;
   // Where the rule was written, "file:line": the native config
@@ -66,6 +93,12 @@ struct MirrorRule {
   // ("/etc/containerd/certs.d/docker.io/hosts.toml:3").
   std::string origin;
 };
+
+// The resolve_tags mode `rule` runs with (its own, or the default).
+inline ResolveTags EffectiveResolveTags(const MirrorRule& rule) {
+  if (rule.resolve_tags) return *rule.resolve_tags;
+  return rule.fallback_to_upstream ? ResolveTags::kUpstreamOrMirror : ResolveTags::kMirror;
+}
 
 // One `[host."h:p"]` table: settings for every endpoint whose authority is
 // this host:port, whichever rule lists it.
@@ -96,6 +129,10 @@ struct HostSettings {
   // redirect targets or token services), sorted by name; a name may repeat.
   // Never logged (a value may be a tenant key).
   std::vector<std::pair<std::string, std::string>> headers;
+  // `trusted = true`: this host may resolve tags for rules with
+  // resolve_tags "upstream"/"upstream-or-mirror", like the upstream (a
+  // registry's own replica, a pull-through cache the operator runs).
+  bool trusted = false;
 };
 
 // What a pull does with the kubelet's credentials for a rule whose
@@ -168,6 +205,9 @@ struct ServerSettings {
   // `cri-mirror status`'s socket: JSON of the daemon's state over HTTP on a
   // unix socket of mode 0600 (root only); empty: off. Read at start-up only.
   std::string status = "unix:///run/cri-mirror/status.sock";
+  // `state_dir`: where state that outlives a restart is kept (the
+  // last_known tag digests, tags.json). Created 0700 when first needed.
+  std::string state_dir = "/var/lib/cri-mirror";
 };
 
 struct Config {

@@ -57,10 +57,12 @@ const KeyList kServerKeys = {"listen",
                              "ensure_interval",
                              "ensure_timeout",
                              "metrics",
-                             "status"};
+                             "status",
+                             "state_dir"};
 const KeyList kMirrorKeys = {"registry", "endpoints", "fallback_to_upstream",
                              "pull_from_mirror", "rewrite", "blocked",
-                             "namespaces"};
+                             "namespaces", "resolve_tags", "resolve_timeout",
+                             "last_known"};
 const KeyList kImportKeys = {"containerd_hosts_dir", "containerd_config",
                              "k3s_registries", "registries_conf"};
 const KeyList kCredentialsKeys = {"docker_config",    "helper_timeout",
@@ -82,7 +84,8 @@ const KeyList kHostKeys = {"ca_file",
                            "response_timeout",
                            "hedge_after",
                            "forward_kubelet_credentials",
-                           "headers"};
+                           "headers",
+                           "trusted"};
 
 absl::string_view TypeName(toml::node_type type) {
   switch (type) {
@@ -176,6 +179,9 @@ class Validator {
   void ParseDocument(const toml::table& root);
   // Warns about [host] tables no endpoint of any rule can use (typos).
   void WarnUnusedHosts();
+  // A rule with resolve_tags "upstream"/"upstream-or-mirror" must have a
+  // trusted endpoint: its upstream or a [host] with trusted = true.
+  void CheckTagTrust();
   absl::StatusOr<ParsedConfig> Finish();
 
  private:
@@ -211,6 +217,8 @@ class Validator {
   void ParseImport(const toml::node& node);
   void ParseBlocked(const toml::table& table, const std::string& path,
                     MirrorRule* rule);
+  // resolve_tags, resolve_timeout, last_known (issue 14).
+  void ParseTagTrust(const toml::table& table, const std::string& path, MirrorRule* rule);
   // [credentials] (issue 12).
   void ParseCredentials(const toml::node& node);
   bool AbsolutePath(const toml::node& node, const std::string& key,
@@ -240,6 +248,8 @@ class Validator {
   std::map<std::string, std::vector<std::pair<int, std::vector<std::string>>>>
       registries_;
   std::map<std::string, toml::source_region> host_sources_;
+  // Rules with an explicit resolve_tags, by index: where the key was written.
+  std::map<size_t, toml::source_region> tag_trust_lines_;
 };
 
 void Validator::CheckKeys(const toml::table& table, absl::string_view path,
@@ -388,6 +398,12 @@ void Validator::ParseServer(const toml::node& node) {
     if (auto v = Bool(*n, "[server].ensure_sandbox_image")) s.ensure_sandbox_image = *v;
   }
   if (const toml::node* n = table->get("ensure_images")) ParseEnsureImages(*n);
+  if (const toml::node* n = table->get("state_dir")) {
+    std::optional<std::string> dir = String(*n, "[server].state_dir");
+    if (dir && AbsolutePath(*n, "[server].state_dir", *dir, "/var/lib/cri-mirror")) {
+      s.state_dir = *dir;
+    }
+  }
   if (s.endpoint_backoff_initial > s.endpoint_backoff_max) {
     Error(table->source(), "[server].endpoint_backoff_initial",
           "is larger than endpoint_backoff_max; lower it or raise the maximum");
@@ -533,6 +549,7 @@ void Validator::ParseMirror(const toml::table& table, size_t index) {
   if (const toml::node* n = table.get("rewrite")) {
     ParseRewrites(*n, path + ".rewrite", &rule);
   }
+  ParseTagTrust(table, path, &rule);
   parsed_.config.mirrors.push_back(std::move(rule));
 }
 
@@ -712,6 +729,57 @@ void Validator::ParseRewrite(const toml::node& node, const std::string& path,
     return;
   }
   rule->rewrite.push_back({*m, *r});
+}
+
+// resolve_tags, resolve_timeout, last_known (issue 14). Whether a rule with
+// resolve_tags = "upstream" has a trusted endpoint is checked in
+// CheckTagTrust, once the [host] tables are known.
+void Validator::ParseTagTrust(const toml::table& table, const std::string& path,
+                              MirrorRule* rule) {
+  if (const toml::node* n = table.get("resolve_tags")) {
+    const std::string key = path + ".resolve_tags";
+    if (auto mode = String(*n, key)) {
+      if (*mode == "upstream") {
+        rule->resolve_tags = ResolveTags::kUpstream;
+      } else if (*mode == "upstream-or-mirror") {
+        rule->resolve_tags = ResolveTags::kUpstreamOrMirror;
+      } else if (*mode == "mirror") {
+        rule->resolve_tags = ResolveTags::kMirror;
+      } else {
+        Error(n->source(), key,
+              absl::StrCat(Quote(*mode), " is not a mode; use \"upstream\", "
+                           "\"upstream-or-mirror\" or \"mirror\""));
+      }
+    }
+  }
+  if (const toml::node* n = table.get("resolve_timeout")) {
+    if (auto d = Duration(*n, path + ".resolve_timeout")) rule->resolve_timeout = *d;
+  }
+  if (const toml::node* n = table.get("last_known")) {
+    if (auto b = Bool(*n, path + ".last_known")) rule->last_known = *b;
+  }
+  if (const toml::node* n = table.get("resolve_tags"); n != nullptr && rule->resolve_tags) {
+    tag_trust_lines_[parsed_.config.mirrors.size()] = n->source();
+  }
+}
+
+void Validator::CheckTagTrust() {
+  for (const auto& [index, source] : tag_trust_lines_) {
+    const MirrorRule& rule = parsed_.config.mirrors[index];
+    if (rule.resolve_tags == ResolveTags::kMirror || rule.fallback_to_upstream) continue;
+    bool trusted = false;
+    for (const std::string& url : rule.endpoints) {
+      absl::StatusOr<EndpointUrl> parsed = ParseEndpointUrl(url);
+      if (!parsed.ok()) continue;
+      const HostSettings* host = parsed_.config.FindHost(parsed->HostPort());
+      trusted = trusted || (host != nullptr && host->trusted);
+    }
+    if (trusted) continue;
+    Error(source, absl::StrCat("[[mirror]][", index, "].resolve_tags"),
+          "needs a trusted endpoint to resolve tags at, and this rule has none "
+          "(fallback_to_upstream = false, no [host] with trusted = true); keep the "
+          "upstream, mark a mirror's [host] trusted = true, or use \"mirror\"");
+  }
 }
 
 void Validator::ParseBlocked(const toml::table& table, const std::string& path,
@@ -912,6 +980,9 @@ void Validator::ParseHostFields(const toml::table& table,
     if (auto b = Bool(*n, path + ".forward_kubelet_credentials")) {
       host->forward_kubelet_credentials = *b;
     }
+  }
+  if (const toml::node* n = table.get("trusted")) {
+    if (auto b = Bool(*n, path + ".trusted")) host->trusted = *b;
   }
   if (const toml::node* n = table.get("headers")) ParseHeaders(*n, path + ".headers", host);
 }
@@ -1122,6 +1193,7 @@ absl::StatusOr<ParsedConfig> ParseConfig(std::string_view text,
   Validator validator(file_name);
   validator.ParseDocument(result.table());
   validator.WarnUnusedHosts();
+  validator.CheckTagTrust();
   absl::StatusOr<ParsedConfig> parsed = validator.Finish();
   if (parsed.ok()) {
     for (Warning& warning : PlainHttpCredentialWarnings(parsed->config, parsed->locations,

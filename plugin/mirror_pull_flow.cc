@@ -267,8 +267,18 @@ absl::StatusOr<std::string> RunMirrorPull(const PullEnv& env, const PullInput& i
       log::Debug("pull ", plan.reference.Canonical(), ": naming took ",
                  absl::FormatDuration(absl::Now() - start));
       if (!named.ok()) return named;
+      env.sessions->ForgetTagPin(plan);
       log::Info("pull ", plan.reference.Canonical(), ": done, image ", result.image_ref);
       return result.image_ref;
+    }
+    // The tag could not be resolved as the rule demands: that is the error,
+    // not containerd's "failed to resolve reference".
+    if (result.state != nullptr && result.state->tag_pin() != nullptr) {
+      if (absl::Status tag = result.state->tag_pin()->last_error(); !tag.ok()) {
+        return absl::Status(tag.code(), absl::StrCat("cri-mirror: pull of ",
+                                                     plan.reference.Canonical(), " failed: ",
+                                                     tag.message()));
+      }
     }
     if (attempt == 1 && !result.excluded.empty() &&
         !(control.cancelled && control.cancelled())) {

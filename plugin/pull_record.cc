@@ -1,5 +1,6 @@
 #include "plugin/pull_record.h"
 
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -27,6 +28,13 @@ void PullRecord::AddSession(const relay::SessionState& state) {
     if (!merged) served.push_back(std::move(add));
   }
   for (relay::Attempt& attempt : state.Attempts()) fallbacks.push_back(std::move(attempt));
+  if (state.tag_pin() != nullptr) {
+    if (std::optional<relay::PinnedTag> pinned = state.tag_pin()->pinned()) {
+      tag_digest = pinned->digest;
+      tag_source = pinned->source;
+      tag_trusted = pinned->trusted;
+    }
+  }
 }
 
 nlohmann::ordered_json PullRecordFields(const PullRecord& record) {
@@ -62,6 +70,11 @@ nlohmann::ordered_json PullRecordFields(const PullRecord& record) {
     fields["fallbacks_dropped"] = record.fallbacks.size() - kMaxRecordedFallbacks;
   }
   fields["retried"] = record.retried;
+  if (!record.tag_digest.empty()) {
+    fields["tag_digest"] = record.tag_digest;
+    fields["tag_source"] = record.tag_source;
+    fields["tag_trusted"] = record.tag_trusted;
+  }
   fields["started"] =
       absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", record.started, absl::UTCTimeZone());
   return fields;

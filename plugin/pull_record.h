@@ -31,6 +31,12 @@ struct PullRecord {
   // answered: the fallbacks, with their reasons.
   std::vector<relay::Attempt> fallbacks;
   bool retried = false;   // tried again without endpoints that sent bad bytes
+  // The digest the tag was resolved to before serving it (resolve_tags,
+  // relay/tag_resolution.h), the endpoint that named it and whether that
+  // endpoint is trusted; empty when the tag was not resolved first.
+  std::string tag_digest;
+  std::string tag_source;
+  bool tag_trusted = false;
 
   std::uint64_t bytes() const;
   // Adds what `state` recorded (served and failed attempts) to this record.
@@ -45,6 +51,7 @@ inline constexpr std::size_t kMaxRecordedFallbacks = 16;
 // error (when not OK), image_ref, duration_seconds, bytes, manifest_from
 // (endpoints that answered manifest requests), blobs_from ([{endpoint,
 // blobs, bytes}]), fallbacks ([{endpoint, request, reason}]), retried,
+// tag_digest, tag_source and tag_trusted (when the tag was resolved first),
 // started (RFC 3339).
 nlohmann::ordered_json PullRecordFields(const PullRecord& record);
 

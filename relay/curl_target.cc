@@ -113,6 +113,7 @@ absl::StatusOr<HostContext> MakeHostContext(CurlUpstream::Shared& shared,
   ctx.endpoint = *parts;
   ctx.authority = absl::StrCat(parts->host, ":", parts->port);
   ctx.cancel = request.cancel;
+  ctx.deadline = request.deadline;
   ctx.host_lookup = request.host_lookup;
   if (request.host_settings) {
     const config::HostSettings& host = *request.host_settings;

@@ -71,6 +71,7 @@ struct HostContext {
   // Other origins' [host] tables (UpstreamRequest::host_lookup); may be empty.
   std::function<std::optional<config::HostSettings>(std::string_view)> host_lookup;
   std::shared_ptr<std::atomic<bool>> cancel;  // UpstreamRequest::cancel
+  absl::Time deadline = absl::InfiniteFuture();  // UpstreamRequest::deadline
 };
 
 // The endpoint and settings of `request`. FailedPrecondition when its TLS

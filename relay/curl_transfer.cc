@@ -52,6 +52,7 @@ TransferSpec BaseSpec(const HostContext& ctx, const Target& target, std::string 
   spec.method = std::move(method);
   spec.target = target;
   spec.cancel = ctx.cancel;
+  spec.deadline = ctx.deadline;
   spec.tls = target.settings.tls;
   spec.connect_timeout = target.settings.connect_timeout;
   spec.response_timeout = target.settings.response_timeout;
@@ -215,11 +216,15 @@ absl::Status CurlTransfer::WaitForHeaders() {
     curl_off_t pretransfer_us = 0;
     if (curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us) == CURLE_OK &&
         pretransfer_us > 0) {
-      return start + absl::Microseconds(pretransfer_us) + spec.response_timeout;
+      return std::min(spec.deadline,
+                      start + absl::Microseconds(pretransfer_us) + spec.response_timeout);
     }
-    return start + spec.connect_timeout + spec.response_timeout;
+    return std::min(spec.deadline, start + spec.connect_timeout + spec.response_timeout);
   };
   absl::Status s = Drive([this] { return headers_done_; }, deadline, [this] {
+    if (absl::Now() >= spec_.deadline) {
+      return absl::StrCat(what_, ": no answer within the request's deadline");
+    }
     return absl::StrCat(what_, ": no response headers within ",
                         absl::FormatDuration(spec_.response_timeout),
                         " (response timeout", spec_.timeout_hint,

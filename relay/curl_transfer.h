@@ -45,6 +45,8 @@ struct TransferSpec {
   // UpstreamRequest::cancel: while set, the drive loop polls at most
   // 25 ms at a time and a true flag ends it with Cancelled.
   std::shared_ptr<std::atomic<bool>> cancel;
+  // HostContext::deadline: WaitForHeaders ends with DeadlineExceeded then.
+  absl::Time deadline = absl::InfiniteFuture();
   // Set for targets outside the endpoint's origin (redirects, token
   // realms): the address curl connects to, new or reused connection, must
   // pass RefuseAddress(ip, allow_loopback), else the request is not sent

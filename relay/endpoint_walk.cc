@@ -70,8 +70,12 @@ void RecordLosers(SessionState& session, EndpointHealth& health, const std::stri
   }
 }
 
-bool MayServe(const SessionState& session, const resolver::Endpoint& endpoint, const Route& route) {
+bool MayServe(const SessionState& session, const resolver::Endpoint& endpoint,
+              const FetchRequest& request) {
+  const Route& route = request.route;
   if (session.IsExcluded(endpoint.base_url)) return false;
+  if (request.trust == FetchRequest::Trust::kTrustedOnly && !endpoint.trusted) return false;
+  if (request.trust == FetchRequest::Trust::kUntrustedOnly && endpoint.trusted) return false;
   if (route.kind != RouteKind::kManifest) return true;  // blobs: any endpoint
   return route.ref_is_digest ? endpoint.serves_digests : endpoint.serves_tags;
 }
@@ -91,7 +95,7 @@ std::vector<const resolver::Endpoint*> EndpointWalk::Candidates(
     std::vector<std::string>* reasons) const {
   std::vector<const resolver::Endpoint*> candidates;
   for (const resolver::Endpoint& endpoint : session.plan().endpoints) {
-    if (MayServe(session, endpoint, request.route)) candidates.push_back(&endpoint);
+    if (MayServe(session, endpoint, request)) candidates.push_back(&endpoint);
   }
   // A hedging loser (or an endpoint that broke a blob) goes behind the
   // others for the rest of the pull: blobs go to the winner first.
@@ -194,6 +198,7 @@ UpstreamRequest EndpointWalk::BuildRequest(const SessionState& session,
   up.LookUpHostsIn(session.plan().config);
   up.repository = endpoint.repository;
   up.stall_timeout = limits_.stall_timeout;
+  up.deadline = request.deadline;
   return up;
 }
 

@@ -43,6 +43,12 @@ struct FetchRequest {
   Route route;
   bool head = false;
   Headers forward_headers;
+  // Which endpoints may answer, by resolver::Endpoint::trusted (the tag
+  // resolution of issue 14, relay/tag_resolution.h); kAny for the rest.
+  enum class Trust { kAny, kTrustedOnly, kUntrustedOnly };
+  Trust trust = Trust::kAny;
+  // UpstreamRequest::deadline of every attempt (resolve_timeout).
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 // The winning endpoint's response.

@@ -22,6 +22,7 @@
 #include "relay/http_headers.h"
 #include "relay/relay_capacity.h"
 #include "relay/route.h"
+#include "relay/tag_resolution.h"
 
 // Streaming primitive. A blob goes from the upstream to containerd through
 // one MHD_create_response_from_callback() reader per response. With one
@@ -276,6 +277,13 @@ struct RelayServerAccess {
                         absl::IsNotFound(s) ? "NAME_UNKNOWN" : "MANIFEST_UNKNOWN", s.message());
     }
     FetchRequest request{*route, head, ForwardedHeaders(request_headers)};
+    const TagResolutionEnv tags{&server.walk_, server.options_.health,
+                                server.options_.tag_history};
+    if (absl::Status s = PinRequestToDigest(tags, **session, request); !s.ok()) {
+      const bool not_found = absl::IsNotFound(s);
+      return QueueError(connection, not_found ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_GATEWAY,
+                        not_found ? "MANIFEST_UNKNOWN" : "UNAVAILABLE", s.message());
+    }
     const absl::Time start = absl::Now();
     const std::size_t attempts_before = (*session)->Attempts().size();
     absl::StatusOr<Fetched> fetched = server.walk_.Fetch(**session, request);

@@ -41,6 +41,7 @@
 #include "relay/endpoint_health.h"
 #include "relay/endpoint_walk.h"
 #include "relay/session_store.h"
+#include "relay/tag_history.h"
 #include "relay/upstream.h"
 
 struct MHD_Daemon;
@@ -88,6 +89,9 @@ class RelayServer {
     Upstream* upstream = nullptr;
     SessionStore* sessions = nullptr;
     EndpointHealth* health = nullptr;
+    // The last_known digests (relay/tag_history.h); null: none kept, and a
+    // rule with last_known = true refuses every mirror-only tag answer.
+    TagHistory* tag_history = nullptr;
     RelayLimits limits;
   };
 

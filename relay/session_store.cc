@@ -35,13 +35,15 @@ bool SecretEquals(std::string_view a, std::string_view b) {
 }  // namespace
 
 SessionState::SessionState(std::string id, resolver::EndpointPlan plan,
-                           std::optional<KubeletAuth> kubelet_auth, absl::Time expires_at)
+                           std::optional<KubeletAuth> kubelet_auth, absl::Time expires_at,
+                           TagPinPtr tag_pin)
     : id_(std::move(id)),
       plan_(std::move(plan)),
       credentials_(std::make_shared<const EndpointCredentials>(
           id_, plan_.reference.registry, std::move(kubelet_auth),
           plan_.config ? plan_.config->credential_sources : nullptr)),
-      expires_at_(expires_at) {}
+      expires_at_(expires_at),
+      tag_pin_(std::move(tag_pin)) {}
 
 void SessionState::RecordAttempt(Attempt attempt) {
   absl::MutexLock lock(&mu_);
@@ -145,7 +147,7 @@ bool SessionState::IsDemoted(const std::string& base_url) const {
   return demoted_.count(base_url) > 0;
 }
 
-SessionStore::SessionStore(Clock now) : now_(std::move(now)) {}
+SessionStore::SessionStore(Clock now) : now_(now), pins_(std::move(now)) {}
 
 absl::StatusOr<Session> SessionStore::Create(resolver::EndpointPlan plan,
                                              std::optional<KubeletAuth> kubelet_auth,
@@ -165,8 +167,9 @@ absl::StatusOr<Session> SessionStore::Create(resolver::EndpointPlan plan,
   session.password = config::Secret(absl::WebSafeBase64Escape(*password_bytes));
 
   const absl::Time now = now_();
+  TagPinPtr pin = plan.ResolvesTag() ? pins_.For(TagPinKey(plan)) : nullptr;
   auto state = std::make_shared<SessionState>(session.id, std::move(plan), std::move(kubelet_auth),
-                                              now + ttl);
+                                              now + ttl, std::move(pin));
   absl::MutexLock lock(&mu_);
   PurgeExpiredLocked(now);
   sessions_[session.id] = Entry{session.password, std::move(state)};

@@ -27,6 +27,7 @@
 #include "auth/credentials.h"
 #include "config/secret.h"
 #include "relay/endpoint_credentials.h"
+#include "relay/tag_pin.h"
 #include "resolver/endpoint_plan.h"
 
 namespace crimirror::relay {
@@ -67,7 +68,7 @@ class SessionState {
   static constexpr std::size_t kMaxAttempts = 256;
 
   SessionState(std::string id, resolver::EndpointPlan plan, std::optional<KubeletAuth> kubelet_auth,
-               absl::Time expires_at);
+               absl::Time expires_at, TagPinPtr tag_pin = nullptr);
 
   const std::string& id() const { return id_; }
   // The plan this session may fetch; the relay serves only its reference's
@@ -80,6 +81,10 @@ class SessionState {
   // shared with attempts that may outlive the session.
   const std::shared_ptr<const EndpointCredentials>& credentials() const { return credentials_; }
   absl::Time expires_at() const { return expires_at_; }
+  // The pin of the plan's tag when the plan resolves it
+  // (EndpointPlan::ResolvesTag; relay/tag_resolution.h), shared by the
+  // sessions of one pull; null otherwise.
+  const TagPinPtr& tag_pin() const { return tag_pin_; }
 
   // Appends a failed attempt (bounded, see kMaxAttempts).
   void RecordAttempt(Attempt attempt);
@@ -126,6 +131,7 @@ class SessionState {
   const resolver::EndpointPlan plan_;
   const std::shared_ptr<const EndpointCredentials> credentials_;
   const absl::Time expires_at_;
+  const TagPinPtr tag_pin_;
 
   mutable absl::Mutex mu_;
   std::vector<Attempt> attempts_ ABSL_GUARDED_BY(mu_);
@@ -178,6 +184,10 @@ class SessionStore {
   // Number of sessions held (expired ones not yet purged included).
   std::size_t size() const;
 
+  // Forgets the tag pin of `plan`'s reference (relay/tag_pin.h), once a
+  // pull with it succeeded: the next pull resolves the tag afresh.
+  void ForgetTagPin(const resolver::EndpointPlan& plan) { pins_.Forget(TagPinKey(plan)); }
+
  private:
   struct Entry {
     config::Secret password;
@@ -188,6 +198,7 @@ class SessionStore {
   const Clock now_;
   mutable absl::Mutex mu_;
   std::map<std::string, Entry, std::less<>> sessions_ ABSL_GUARDED_BY(mu_);
+  TagPins pins_;
 };
 
 }  // namespace crimirror::relay

@@ -69,6 +69,11 @@ struct UpstreamRequest {
   // Set to true (from any thread) to abandon the request: Open() and the
   // response's Read() then return Cancelled within about 50 ms. Null: never.
   std::shared_ptr<std::atomic<bool>> cancel;
+  // The final response headers must arrive by then, token requests and
+  // redirects included, else Open() returns DeadlineExceeded ("no answer
+  // within the deadline"); on top of the [host] timeouts. For the tag
+  // resolution's resolve_timeout (relay/tag_resolution.h).
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 // Synthetic header an Upstream adds to a 401 response whose challenge it

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "config/config.h"
 #include "resolver/reference.h"
 
@@ -30,6 +31,9 @@ struct Endpoint {
   // Blobs are content-addressed and may come from any endpoint.
   bool serves_tags = true;
   bool serves_digests = true;
+  // May resolve tags for resolve_tags "upstream"/"upstream-or-mirror": the
+  // upstream, or a host whose [host] table says trusted = true.
+  bool trusted = false;
   // Copy of the [host] table for `host`, if any.
   std::optional<config::HostSettings> host_settings;
 };
@@ -49,6 +53,13 @@ struct EndpointPlan {
   // PERMISSION_DENIED naming the rule before any backend call; `endpoints` is
   // empty.
   bool blocked = false;
+  // How a tag reference's digest is chosen (config::ResolveTags; issue 14).
+  // Anything but kMirror, or last_known, makes the relay resolve the tag
+  // once per pull (relay/tag_resolution.h) and serve it by that digest.
+  // The defaults are the pre-issue-14 behaviour, for hand-built plans.
+  config::ResolveTags resolve_tags = config::ResolveTags::kMirror;
+  absl::Duration resolve_timeout = absl::Seconds(3);
+  bool last_known = false;
   std::vector<Endpoint> endpoints;
   // Human-readable reasons for endpoints left out ("https://m:5000: digest-only
   // mirror skipped for tag reference").
@@ -60,6 +71,10 @@ struct EndpointPlan {
   config::ConfigPtr config;
 
   bool Matched() const { return !matched_rule.empty(); }
+  // Whether the relay resolves this plan's tag before serving it.
+  bool ResolvesTag() const {
+    return !reference.IsDigest() && (resolve_tags != config::ResolveTags::kMirror || last_known);
+  }
 };
 
 }  // namespace crimirror::resolver

@@ -16,6 +16,36 @@ std::string Serves(const Endpoint& endpoint) {
   return "nothing";
 }
 
+std::string ResolveTagsName(config::ResolveTags mode) {
+  switch (mode) {
+    case config::ResolveTags::kUpstream:
+      return "upstream";
+    case config::ResolveTags::kUpstreamOrMirror:
+      return "upstream-or-mirror";
+    case config::ResolveTags::kMirror:
+      break;
+  }
+  return "mirror";
+}
+
+// "tags: resolved at trusted endpoints (upstream-or-mirror, within 3s),
+// last known digests kept": how this plan's tag gets its digest.
+std::string TagLine(const EndpointPlan& plan) {
+  std::string out;
+  if (plan.resolve_tags == config::ResolveTags::kMirror) {
+    out = "tags: the first endpoint that answers decides (resolve_tags = \"mirror\")";
+  } else {
+    out = absl::StrCat("tags: resolved at trusted endpoints within ",
+                       absl::FormatDuration(plan.resolve_timeout), " (resolve_tags = \"",
+                       ResolveTagsName(plan.resolve_tags), "\"), then fetched by digest");
+  }
+  if (plan.last_known) {
+    absl::StrAppend(&out, "; a mirror's answer must match the last digest a trusted "
+                          "endpoint gave (last_known)");
+  }
+  return out;
+}
+
 std::string KindName(EndpointKind kind) {
   return kind == EndpointKind::kMirror ? "mirror" : "upstream";
 }
@@ -42,6 +72,7 @@ nlohmann::json EndpointJson(const Endpoint& endpoint) {
       {"repository", endpoint.repository},
       {"serves_tags", endpoint.serves_tags},
       {"serves_digests", endpoint.serves_digests},
+      {"trusted", endpoint.trusted},
       {"credentials", CredentialKind(endpoint)},
   };
   if (endpoint.host_settings) {
@@ -95,12 +126,15 @@ std::string FormatPlanText(const EndpointPlan& plan,
   }
   if (plan.endpoints.empty()) {
     absl::StrAppend(&out, "no endpoint can serve this reference\n");
+  } else if (!plan.reference.IsDigest()) {
+    absl::StrAppend(&out, TagLine(plan), "\n");
   }
   for (size_t i = 0; i < plan.endpoints.size(); ++i) {
     const Endpoint& e = plan.endpoints[i];
     absl::StrAppend(&out, i + 1, ". ", KindName(e.kind), " ", e.base_url,
                     " repository=", e.repository, " serves=", Serves(e),
                     " host=", e.host);
+    if (e.trusted) absl::StrAppend(&out, " trusted");
     if (e.host_settings) {
       std::string tls = TlsSummary(*e.host_settings);
       if (!tls.empty()) absl::StrAppend(&out, " tls=", tls);
@@ -134,6 +168,9 @@ std::string FormatPlanJson(const EndpointPlan& plan,
       {"pod_namespace", plan.pod_namespace.empty() ? nlohmann::json(nullptr)
                                                    : nlohmann::json(plan.pod_namespace)},
       {"blocked", plan.blocked},
+      {"resolve_tags", ResolveTagsName(plan.resolve_tags)},
+      {"resolve_timeout", absl::FormatDuration(plan.resolve_timeout)},
+      {"last_known", plan.last_known},
       {"endpoints", nlohmann::json::array()},
       {"skipped", plan.skipped},
   };

@@ -23,6 +23,7 @@ endpoints = ["https://mirror.corp:5000", "http://127.0.0.1:5001/dockerhub", "htt
 registry = "ghcr.io"
 endpoints = ["https://g"]
 pull_from_mirror = "digest-only"
+resolve_tags = "mirror"
 
 [host."mirror.corp:5000"]
 ca_file = "/etc/ca.pem"
@@ -50,6 +51,8 @@ TEST(FormatPlanTextTest, OneLinePerEndpoint) {
       text,
       "reference: docker.io/library/nginx:1.25\n"
       "rule: docker.io (from t.toml:2)\n"
+      "tags: resolved at trusted endpoints within 3s (resolve_tags = \"upstream-or-mirror\"), "
+      "then fetched by digest\n"
       "1. mirror https://mirror.corp:5000 repository=library/nginx "
       "serves=tags,digests host=mirror.corp:5000 "
       "tls=ca_file,server_name=docker-registry credentials=password\n"
@@ -58,7 +61,7 @@ TEST(FormatPlanTextTest, OneLinePerEndpoint) {
       "3. mirror https://digests repository=library/nginx "
       "serves=tags,digests host=digests:443\n"
       "4. upstream https://registry-1.docker.io repository=library/nginx "
-      "serves=tags,digests host=registry-1.docker.io:443 "
+      "serves=tags,digests host=registry-1.docker.io:443 trusted "
       "credentials=identity_token\n");
 }
 
@@ -67,6 +70,7 @@ TEST(FormatPlanTextTest, NoRuleAndSkipped) {
             "reference: quay.io/a/b:latest\nrule: none (pulled directly from "
             "quay.io)\n");
   std::string text = FormatPlanText(Plan("ghcr.io/a/b:1"));
+  EXPECT_THAT(text, HasSubstr("tags: the first endpoint that answers decides"));
   EXPECT_THAT(text, HasSubstr("1. upstream https://ghcr.io repository=a/b"));
   EXPECT_THAT(text, HasSubstr("skipped: https://g: digest-only mirror skipped "
                               "for tag reference\n"));

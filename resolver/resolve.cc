@@ -104,6 +104,7 @@ bool IsValidRepository(const std::string& repository) {
 void CopyHostSettings(const Config& config, Endpoint* endpoint) {
   if (const config::HostSettings* host = config.FindHost(endpoint->host)) {
     endpoint->host_settings = *host;
+    endpoint->trusted = endpoint->trusted || host->trusted;
   }
 }
 
@@ -133,7 +134,10 @@ std::optional<Endpoint> MirrorEndpoint(const std::string& url,
         endpoint.base_url, ": tag-only mirror skipped for digest reference"));
     return std::nullopt;
   }
-  if (!ref.IsDigest() && !endpoint.serves_tags) {
+  // A tag resolved at a trusted endpoint is then fetched by digest: a
+  // digest-only mirror serves it (issue 14).
+  if (!ref.IsDigest() && !endpoint.serves_tags &&
+      config::EffectiveResolveTags(rule) == config::ResolveTags::kMirror) {
     skipped->push_back(absl::StrCat(
         endpoint.base_url, ": digest-only mirror skipped for tag reference"));
     return std::nullopt;
@@ -157,6 +161,7 @@ Endpoint UpstreamEndpoint(const Reference& ref, const Config& config) {
   config::Upstream upstream = config::UpstreamFor(ref.registry);
   Endpoint endpoint;
   endpoint.kind = EndpointKind::kUpstream;
+  endpoint.trusted = true;
   endpoint.repository = ref.repository;
   endpoint.base_url = std::move(upstream.base_url);
   endpoint.host = std::move(upstream.host_port);
@@ -179,6 +184,9 @@ EndpointPlan ResolveWith(const Reference& ref, const Config& config,
     plan.blocked = true;
     return plan;
   }
+  plan.resolve_tags = config::EffectiveResolveTags(rule);
+  plan.resolve_timeout = rule.resolve_timeout;
+  plan.last_known = rule.last_known;
   for (const std::string& url : rule.endpoints) {
     std::optional<Endpoint> endpoint = MirrorEndpoint(
         url, static_cast<size_t>(index), ref, config, rewrite, &plan.skipped);

@@ -276,6 +276,7 @@ constexpr char kTrust[] = R"(
 registry = "docker.io"
 endpoints = ["https://digests:5000", "https://all:5000"]
 pull_from_mirror = "digest-only"
+resolve_tags = "mirror"
 )";
 
 TEST(ResolveTest, TagReferenceSkipsDigestOnlyMirror) {

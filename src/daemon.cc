@@ -21,6 +21,7 @@
 #include "relay/credential_check.h"
 #include "relay/curl_upstream.h"
 #include "relay/endpoint_health.h"
+#include "relay/tag_history.h"
 #include "relay/relay_server.h"
 #include "relay/session_store.h"
 #include "src/daemon_client.h"
@@ -47,6 +48,8 @@ struct Daemon {
   std::unique_ptr<relay::EndpointHealth> health;
   std::unique_ptr<relay::CurlUpstream> upstream;
   std::unique_ptr<relay::KubeletCredentialCheck> credential_check;
+  // <[server] state_dir>/tags.json as at start-up (a reload does not move it).
+  std::unique_ptr<relay::FileTagHistory> tag_history;
   std::unique_ptr<relay::RelayServer> relay;
   std::unique_ptr<plugin::MirrorPullInterceptor> interceptor;
   std::unique_ptr<plugin::Server> server;
@@ -109,6 +112,8 @@ absl::Status StartRelay(const config::ServerSettings& server, Daemon* d) {
   options.upstream = d->upstream.get();
   options.sessions = d->sessions.get();
   options.health = d->health.get();
+  d->tag_history = relay::FileTagHistory::Open(absl::StrCat(server.state_dir, "/tags.json"));
+  options.tag_history = d->tag_history.get();
   options.limits.walk.stall_timeout = server.stall_timeout;
   options.limits.walk.hedge_after = server.hedge_after;
   absl::StatusOr<std::unique_ptr<relay::RelayServer>> relay =

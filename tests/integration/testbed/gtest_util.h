@@ -10,6 +10,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "tests/integration/testbed/prerequisites.h"
 
 // Fails the test (fatally) unless `expr` (an absl::Status) is OK.
@@ -54,6 +56,20 @@ inline int CountOf(const std::string& text, const std::string& needle) {
     ++count;
   }
   return count;
+}
+
+// Lines of a docker-registry access log (Registry::LogTail) for requests
+// cri-mirror's relay sent (its User-Agent; skopeo's pushes and the
+// registry's own "time=" lines are not counted) that contain `what`.
+inline int RelayRequestsIn(const std::string& access_log, const std::string& what) {
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(access_log, '\n')) {
+    if (absl::StrContains(line, "\"cri-mirror/") && absl::StrContains(line, what) &&
+        !absl::StartsWith(line, "time=")) {
+      ++n;
+    }
+  }
+  return n;
 }
 
 }  // namespace crimirror::testbed

@@ -48,6 +48,14 @@ void Rule(const config::MirrorRule& rule, std::string* out) {
     absl::StrAppend(out, "pull_from_mirror = \"", ModeName(rule.pull_from_mirror),
                     "\"\n");
   }
+  // The imported systems let the first host that answers name a tag; the
+  // import keeps that (cri-mirror's own default for a rule with an upstream
+  // asks the registry first, issue 14).
+  if (rule.fallback_to_upstream && !rule.resolve_tags) {
+    absl::StrAppend(out, "# tags: the first endpoint that answers names them, as in the imported "
+                         "file;\n# \"upstream-or-mirror\" would ask the registry first\n"
+                         "resolve_tags = \"mirror\"\n");
+  }
   if (!rule.rewrite.empty()) {
     std::vector<std::string> rewrites;
     for (const config::RewriteRule& r : rule.rewrite) {

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "relay/endpoint_health.h"
 #include "relay/endpoint_walk.h"
+#include "relay/fake_response.h"
 #include "relay/hedged_fetch.h"
 #include "relay/session_store.h"
 #include "relay/upstream.h"
@@ -51,26 +52,6 @@ Script After(absl::Duration delay, int status = 200) {
   script.status = status;
   return script;
 }
-
-class BodyResponse : public UpstreamResponse {
- public:
-  explicit BodyResponse(int status) : status_(status) {}
-  int status() const override { return status_; }
-  const Headers& headers() const override { return headers_; }
-  std::optional<std::size_t> content_length() const override { return body_.size(); }
-  absl::StatusOr<std::size_t> Read(char* buf, std::size_t max) override {
-    const std::size_t n = std::min(max, body_.size() - pos_);
-    body_.copy(buf, n, pos_);
-    pos_ += n;
-    return n;
-  }
-
- private:
-  int status_;
-  Headers headers_ = {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}};
-  std::string body_ = kManifestBody;
-  std::size_t pos_ = 0;
-};
 
 class ScriptedUpstream : public Upstream {
  public:
@@ -103,7 +84,9 @@ class ScriptedUpstream : public Upstream {
       return absl::CancelledError("cancelled");
     }
     if (!script.open_error.ok()) return script.open_error;
-    return std::make_unique<BodyResponse>(script.status);
+    return std::make_unique<FakeResponse>(
+        script.status, Headers{{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
+        kManifestBody);
   }
   std::vector<std::string> Opened() const {
     absl::MutexLock lock(&mu_);

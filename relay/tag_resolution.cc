@@ -10,6 +10,7 @@
 #include "metrics/metrics.h"
 #include "relay/http_headers.h"
 #include "relay/route.h"
+#include "resolver/plan_format.h"
 
 namespace crimirror::relay {
 namespace {
@@ -27,18 +28,6 @@ void Count(const resolver::EndpointPlan& plan, const char* result) {
       "trusted one), refused (the pull failed).",
       {"rule", "result"});
   family.Add({plan.matched_rule, result});
-}
-
-const char* ModeName(ResolveTags mode) {
-  switch (mode) {
-    case ResolveTags::kUpstream:
-      return "upstream";
-    case ResolveTags::kUpstreamOrMirror:
-      return "upstream-or-mirror";
-    case ResolveTags::kMirror:
-      break;
-  }
-  return "mirror";
 }
 
 // The digest `fetched` announces for the tag: the one the walk computed
@@ -168,7 +157,7 @@ absl::StatusOr<PinnedTag> ResolveTag(const TagResolutionEnv& env, SessionState& 
     Count(plan, "mirror_fallback");
     log::Warning("pull ", ref, ": no trusted endpoint resolved tag ", plan.reference.tag, " (",
                  log::Shorten(trusted_failure, 512), "); using ", checked->source, "'s answer ",
-                 checked->digest, " as resolve_tags = \"", ModeName(plan.resolve_tags),
+                 checked->digest, " as resolve_tags = \"", resolver::ResolveTagsName(plan.resolve_tags),
                  "\" allows (rule ", plan.matched_rule, ")");
   }
   return checked;

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "relay/endpoint_health.h"
 #include "relay/endpoint_walk.h"
+#include "relay/fake_response.h"
 #include "relay/session_store.h"
 #include "relay/tag_history.h"
 #include "relay/tag_pin.h"
@@ -52,27 +53,6 @@ Answer Fail(absl::Status error) {
   return answer;
 }
 
-class Response : public UpstreamResponse {
- public:
-  Response(int status, Headers headers, std::string body)
-      : status_(status), headers_(std::move(headers)), body_(std::move(body)) {}
-  int status() const override { return status_; }
-  const Headers& headers() const override { return headers_; }
-  std::optional<std::size_t> content_length() const override { return body_.size(); }
-  absl::StatusOr<std::size_t> Read(char* buf, std::size_t max) override {
-    const std::size_t n = std::min(max, body_.size() - pos_);
-    body_.copy(buf, n, pos_);
-    pos_ += n;
-    return n;
-  }
-
- private:
-  int status_;
-  Headers headers_;
-  std::string body_;
-  std::size_t pos_ = 0;
-};
-
 // Answers by "METHOD URL"; unknown requests get 404. Records each request
 // and its deadline.
 class FakeUpstream : public Upstream {
@@ -94,7 +74,7 @@ class FakeUpstream : public Upstream {
     if (!answer.error.ok()) return answer.error;
     Headers headers = {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}};
     if (!answer.digest.empty()) headers.emplace_back("Docker-Content-Digest", answer.digest);
-    return std::make_unique<Response>(answer.status, headers,
+    return std::make_unique<FakeResponse>(answer.status, headers,
                                       request.method == "GET" ? R"({"schemaVersion":2})" : "");
   }
   std::vector<std::string> Requests() const {

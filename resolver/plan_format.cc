@@ -16,18 +16,6 @@ std::string Serves(const Endpoint& endpoint) {
   return "nothing";
 }
 
-std::string ResolveTagsName(config::ResolveTags mode) {
-  switch (mode) {
-    case config::ResolveTags::kUpstream:
-      return "upstream";
-    case config::ResolveTags::kUpstreamOrMirror:
-      return "upstream-or-mirror";
-    case config::ResolveTags::kMirror:
-      break;
-  }
-  return "mirror";
-}
-
 // "tags: resolved at trusted endpoints (upstream-or-mirror, within 3s),
 // last known digests kept": how this plan's tag gets its digest.
 std::string TagLine(const EndpointPlan& plan) {
@@ -91,6 +79,18 @@ nlohmann::json EndpointJson(const Endpoint& endpoint) {
 }
 
 }  // namespace
+
+const char* ResolveTagsName(config::ResolveTags mode) {
+  switch (mode) {
+    case config::ResolveTags::kUpstream:
+      return "upstream";
+    case config::ResolveTags::kUpstreamOrMirror:
+      return "upstream-or-mirror";
+    case config::ResolveTags::kMirror:
+      break;
+  }
+  return "mirror";
+}
 
 std::string CredentialKind(const Endpoint& endpoint) {
   if (!endpoint.host_settings) return "none";

@@ -15,6 +15,10 @@ namespace crimirror::resolver {
 // "password", "password_file", "auth" or "identity_token".
 std::string CredentialKind(const Endpoint& endpoint);
 
+// The config spelling of a resolve_tags mode: "upstream",
+// "upstream-or-mirror" or "mirror".
+const char* ResolveTagsName(config::ResolveTags mode);
+
 // Multi-line text, one line per endpoint:
 //   reference: docker.io/library/nginx:1.25
 //   rule: docker.io

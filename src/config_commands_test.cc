@@ -105,6 +105,8 @@ TEST_F(ConfigCommandsTest, ResolvePrintsPlanText) {
   EXPECT_EQ(out_.str(),
             "reference: docker.io/library/nginx:1.25\n"
             "rule: docker.io (from " + path + ":2)\n"
+            "tags: resolved at trusted endpoints within 3s (resolve_tags = "
+            "\"upstream-or-mirror\"), then fetched by digest\n"
             "1. mirror https://mirror:5000 repository=library/nginx "
             "serves=tags,digests host=mirror:5000 credentials=password\n"
             "   credentials from: [host] table\n"
@@ -112,7 +114,7 @@ TEST_F(ConfigCommandsTest, ResolvePrintsPlanText) {
             "serves=tags,digests host=127.0.0.1:5001\n"
             "   credentials from: anonymous\n"
             "3. upstream https://registry-1.docker.io repository=library/nginx "
-            "serves=tags,digests host=registry-1.docker.io:443\n"
+            "serves=tags,digests host=registry-1.docker.io:443 trusted\n"
             "   credentials from: kubelet AuthConfig (when sent), else anonymous\n");
 }
 
@@ -273,10 +275,14 @@ TEST_F(ConfigCommandsTest, ResolveNamespaceShowsTheNamespacedRule) {
                                           "endpoints = [\"https://a\"]\n");
   EXPECT_EQ(RunResolve("ghcr.io/a/b:1", path, false, out_, err_, "team-a"), 0) << err_.str();
   EXPECT_THAT(out_.str(), HasSubstr("namespace: team-a\nrule: ghcr.io (from " + path +
-                                    ":3) namespaces=team-a\n1. mirror https://a "));
+                                    ":3) namespaces=team-a\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("\n1. mirror https://a "));
   out_.str("");
   EXPECT_EQ(RunResolve("ghcr.io/a/b:1", path, false, out_, err_, "team-b"), 0) << err_.str();
-  EXPECT_THAT(out_.str(), HasSubstr("rule: ghcr.io (from " + k3s + ":2)\n1. mirror https://m "));
+  // The imported rule keeps k3s's tag semantics (the first host answers).
+  EXPECT_THAT(out_.str(), HasSubstr("rule: ghcr.io (from " + k3s + ":2)\ntags: the first endpoint "
+                                    "that answers decides (resolve_tags = \"mirror\")\n"
+                                    "1. mirror https://m "));
   out_.str("");
   EXPECT_EQ(RunResolve("ghcr.io/a/b:1", path, true, out_, err_), 0) << err_.str();
   nlohmann::json j = nlohmann::json::parse(out_.str());

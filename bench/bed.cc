@@ -62,6 +62,11 @@ absl::StatusOr<testbed::BuiltImage> Bed::BigImage() {
 
 absl::StatusOr<std::unique_ptr<testbed::CriMirror>> Bed::StartMirror(
     const std::string& rules, const std::string& backend) {
+  return StartMirror(rules, backend, Launch{});
+}
+
+absl::StatusOr<std::unique_ptr<testbed::CriMirror>> Bed::StartMirror(
+    const std::string& rules, const std::string& backend, const Launch& launch) {
   if (options_.cri_mirror_binary.empty()) {
     return absl::FailedPreconditionError(
         "no cri-mirror binary: build target cri-mirror or pass --cri-mirror PATH");
@@ -69,18 +74,23 @@ absl::StatusOr<std::unique_ptr<testbed::CriMirror>> Bed::StartMirror(
   auto relay_port = testbed::FreeLoopbackPort();
   if (!relay_port.ok()) return relay_port.status();
   testbed::CriMirrorOptions mirror;
-  mirror.binary = options_.cri_mirror_binary;
+  mirror.binary = launch.binary.empty() ? options_.cri_mirror_binary : launch.binary;
+  mirror.start_timeout = launch.start_timeout;
   mirror.backend = backend.empty() ? containerd_->Endpoint() : backend;
   mirror.name = absl::StrCat("cri-mirror-", ++mirrors_started_);
   mirror.config_toml = absl::StrCat("[server]\nrelay = \"127.0.0.1:", *relay_port,
-                                    "\"\npull_timeout = \"10m\"\n\n", rules);
+                                    "\"\npull_timeout = \"10m\"\n", launch.server_keys,
+                                    "\n", rules);
   return testbed::CriMirror::Create(dir_->path(), mirror);
 }
 
 absl::StatusOr<std::unique_ptr<testbed::CriMirror>> Bed::StartMirrorToRegistry() {
-  return StartMirror(absl::StrCat("[[mirror]]\nregistry = \"", kMirroredRegistry,
-                                  "\"\nendpoints = [\"", registry_->Url(),
-                                  "\"]\nfallback_to_upstream = false\n"));
+  return StartMirror(MirrorToRegistryRules());
+}
+
+std::string Bed::MirrorToRegistryRules() const {
+  return absl::StrCat("[[mirror]]\nregistry = \"", kMirroredRegistry, "\"\nendpoints = [\"",
+                      registry_->Url(), "\"]\nfallback_to_upstream = false\n");
 }
 
 absl::StatusOr<std::vector<testbed::BuiltImage>> Bed::PushImages(

@@ -54,12 +54,24 @@ class Bed {
   // Payload MiB of BigImage().
   uint64_t BigImageMiB() const { return options_.smoke ? 4 : options_.image_mib; }
 
+  // How StartMirror() launches the daemon, beyond the defaults.
+  struct Launch {
+    // Executable to run instead of --cri-mirror (e.g. a valgrind wrapper
+    // script that execs it); empty: the binary under test.
+    std::string binary;
+    // Extra `key = value` lines of the [server] table.
+    std::string server_keys;
+    absl::Duration start_timeout = absl::Seconds(20);
+  };
+
   // Starts a new cri-mirror in front of containerd (or of `backend`, a
   // unix:// URL, when not empty) with a [server] table (fresh loopback
   // relay port) followed by `rules` (TOML, may be empty).
   // FailedPrecondition if the binary is not set; errors of CriMirror.
   absl::StatusOr<std::unique_ptr<testbed::CriMirror>> StartMirror(
       const std::string& rules, const std::string& backend = "");
+  absl::StatusOr<std::unique_ptr<testbed::CriMirror>> StartMirror(
+      const std::string& rules, const std::string& backend, const Launch& launch);
 
   // "bench.example:5000": the name under which pull figures reach the bed's
   // registry through cri-mirror.
@@ -67,6 +79,8 @@ class Bed {
   // StartMirror() with one rule: kMirroredRegistry -> the bed's registry,
   // no upstream fallback, so containerd pulls from cri-mirror's relay.
   absl::StatusOr<std::unique_ptr<testbed::CriMirror>> StartMirrorToRegistry();
+  // The same rule, as TOML.
+  std::string MirrorToRegistryRules() const;
 
   // PushImage() of `repo_tags.size()` images of `mib` MiB in 2 layers each,
   // seeded `seed`, `seed + 1`, ... The first error of PushImage().

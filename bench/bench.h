@@ -32,8 +32,8 @@ struct BenchOptions {
 
 // Figure ids accepted by --only, in table order.
 inline const std::vector<std::string> kFigureIds = {
-    "cri",  "pull",   "parallel", "failover", "hosts-toml", "mid-blob",
-    "memory", "load", "soak",     "startup"};
+    "cri",    "pull", "parallel", "failover", "hosts-toml",  "mid-blob",
+    "podman", "memory", "load",   "soak",     "startup",     "instructions"};
 
 // Outcome of a row against its target.
 enum class Verdict {

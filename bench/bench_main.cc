@@ -35,7 +35,7 @@ constexpr char kUsage[] =
     "  --image-mib M    size of the big image of the pull/memory rows (default 1024)\n"
     "  --soak-minutes N length of the soak row (default 10)\n"
     "  --only ROW       one of: cri, pull, parallel, failover, hosts-toml, mid-blob,\n"
-    "                   memory, load, soak, startup\n"
+    "                   podman, memory, load, soak, startup, instructions\n"
     "  --cri-mirror P   cri-mirror binary (default: the one built with this tree)\n"
     "Needs root and the test bed's programs (see tests/integration/README.md).\n";
 
@@ -52,10 +52,12 @@ const std::vector<Figure>& Figures() {
       {"failover", RunFailover},
       {"hosts-toml", RunContainerdFallback},
       {"mid-blob", RunMidBlobFailover},
+      {"podman", RunPodman},
       {"memory", RunMemory},
       {"load", [](Bed& bed) { return RunLoadAndSoak(bed, true, false); }},
       {"soak", [](Bed& bed) { return RunLoadAndSoak(bed, false, true); }},
-      {"startup", RunStartup}};
+      {"startup", RunStartup},
+      {"instructions", RunInstructions}};
   return *figures;
 }
 

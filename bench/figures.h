@@ -49,6 +49,15 @@ std::vector<Row> RunMemory(Bed& bed);
 // --soak-minutes, RSS flat after the first.
 std::vector<Row> RunLoadAndSoak(Bed& bed, bool load, bool soak);
 
+// "podman": the black-hole and mid-blob-reset mirror rows with podman's
+// registries.conf (containers/image, CRI-O's library), capped, beside
+// cri-mirror's default config (N/A without podman).
+std::vector<Row> RunPodman(Bed& bed);
+
+// "instructions": callgrind's instruction counts of cri-mirror for one
+// proxied ImageStatus and per relayed MiB (N/A without valgrind).
+std::vector<Row> RunInstructions(Bed& bed);
+
 // "startup": exec of cri-mirror to its socket answering ListImages.
 std::vector<Row> RunStartup(Bed& bed);
 

@@ -25,6 +25,9 @@ packages=(
   prometheus
   # structure test of deploy/ manifests
   python3-yaml
+  # callgrind: the bench's instruction counts; podman (containers/image,
+  # CRI-O's registry library): the bench's registries.conf fault rows
+  valgrind podman
 )
 
 missing=()

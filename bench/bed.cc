@@ -104,6 +104,21 @@ absl::StatusOr<std::vector<testbed::BuiltImage>> Bed::PushImages(
   return built;
 }
 
+absl::StatusOr<absl::Duration> TimeFreshMirrorPull(Bed& bed, const std::string& rules,
+                                                   const std::string& image,
+                                                   const testbed::BuiltImage& built,
+                                                   absl::Duration deadline) {
+  auto mirror = bed.StartMirror(rules);
+  if (!mirror.ok()) return mirror.status();
+  auto client = testbed::CriImageClient::Create((*mirror)->Endpoint());
+  if (!client.ok()) return client.status();
+  auto took = TimePull(**client, image, deadline);
+  absl::Status removed = RemoveAndCollect(bed.direct(), image, built, bed.ContainerdRoot());
+  if (!took.ok()) return took.status();
+  if (!removed.ok()) return removed;
+  return *took;
+}
+
 absl::StatusOr<absl::Duration> TimePull(testbed::CriImageClient& client,
                                         const std::string& image,
                                         absl::Duration deadline) {

@@ -117,6 +117,14 @@ absl::Status RemoveAndCollect(testbed::CriImageClient& client,
                               const testbed::BuiltImage& built,
                               const std::string& containerd_root);
 
+// A fresh cri-mirror (Bed::StartMirror(rules)) pulls `image` once through
+// CRI; the image is then removed and collected (RemoveAndCollect with
+// `built`). The pull's wall time, or the first error.
+absl::StatusOr<absl::Duration> TimeFreshMirrorPull(Bed& bed, const std::string& rules,
+                                                   const std::string& image,
+                                                   const testbed::BuiltImage& built,
+                                                   absl::Duration deadline);
+
 // ImageOptions of `mib` MiB of random payload split in up to `layers`
 // layers (at least 1 MiB each; 0 MiB gives one tiny layer), seeded `seed`.
 testbed::ImageOptions ImageOfSize(uint64_t mib, int layers, uint64_t seed);

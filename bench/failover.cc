@@ -238,18 +238,11 @@ struct MidBlobCase {
 absl::StatusOr<absl::Duration> OursMidBlob(Bed& bed, const MidBlobCase& c,
                                            const std::string& proxy_url,
                                            const testbed::BuiltImage& built) {
-  auto mirror = bed.StartMirror(absl::StrCat(
-      "[[mirror]]\nregistry = \"", c.registry, "\"\nendpoints = [\"", proxy_url, "\", \"",
-      bed.registry().Url(), "\"]\nfallback_to_upstream = false\n"));
-  if (!mirror.ok()) return mirror.status();
-  auto client = testbed::CriImageClient::Create((*mirror)->Endpoint());
-  if (!client.ok()) return client.status();
-  const std::string image = absl::StrCat(c.registry, "/", c.repo);
-  auto took = TimePull(**client, image, kPullDeadline);
-  absl::Status removed = RemoveAndCollect(bed.direct(), image, built, bed.ContainerdRoot());
-  if (!took.ok()) return took.status();
-  if (!removed.ok()) return removed;
-  return *took;
+  return TimeFreshMirrorPull(
+      bed,
+      absl::StrCat("[[mirror]]\nregistry = \"", c.registry, "\"\nendpoints = [\"", proxy_url,
+                   "\", \"", bed.registry().Url(), "\"]\nfallback_to_upstream = false\n"),
+      absl::StrCat(c.registry, "/", c.repo), built, kPullDeadline);
 }
 
 }  // namespace

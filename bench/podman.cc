@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "bench/figures.h"
 #include "bench/stats.h"
@@ -65,8 +66,11 @@ absl::StatusOr<absl::Duration> PodmanPull(Bed& bed, const std::string& podman,
   absl::Duration took = absl::Now() - start;
   if (!result.ok()) return result.status();
   if (result->exit_code != 0) {
+    // Its last line is the final error; earlier ones are its retries.
+    absl::string_view err = absl::StripTrailingAsciiWhitespace(result->stderr_text);
+    err = err.substr(err.rfind('\n') + 1);
     return absl::UnavailableError(absl::StrCat("podman pull failed after ", HumanDuration(took),
-                                               ": ", result->stderr_text.substr(0, 300)));
+                                               ": ", err.substr(0, 200)));
   }
   return took;
 }
@@ -74,19 +78,11 @@ absl::StatusOr<absl::Duration> PodmanPull(Bed& bed, const std::string& podman,
 // cri-mirror's first pull past the same faulty endpoint, default config.
 absl::StatusOr<absl::Duration> OursPull(Bed& bed, const PodmanCase& c,
                                         const testbed::BuiltImage& built) {
-  auto mirror = bed.StartMirror(absl::StrCat("[[mirror]]\nregistry = \"", c.registry,
-                                             "\"\nendpoints = [\"http://", c.dead, "\", \"",
-                                             bed.registry().Url(),
-                                             "\"]\nfallback_to_upstream = false\n"));
-  if (!mirror.ok()) return mirror.status();
-  auto client = testbed::CriImageClient::Create((*mirror)->Endpoint());
-  if (!client.ok()) return client.status();
-  const std::string image = absl::StrCat(c.registry, "/", c.repo);
-  auto took = TimePull(**client, image, kOursDeadline);
-  absl::Status removed = RemoveAndCollect(bed.direct(), image, built, bed.ContainerdRoot());
-  if (!took.ok()) return took.status();
-  if (!removed.ok()) return removed;
-  return *took;
+  return TimeFreshMirrorPull(
+      bed,
+      absl::StrCat("[[mirror]]\nregistry = \"", c.registry, "\"\nendpoints = [\"http://", c.dead,
+                   "\", \"", bed.registry().Url(), "\"]\nfallback_to_upstream = false\n"),
+      absl::StrCat(c.registry, "/", c.repo), built, kOursDeadline);
 }
 
 Row PodmanRow(const PodmanCase& c, const absl::StatusOr<absl::Duration>& ours,

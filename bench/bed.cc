@@ -78,9 +78,13 @@ absl::StatusOr<std::unique_ptr<testbed::CriMirror>> Bed::StartMirror(
   mirror.start_timeout = launch.start_timeout;
   mirror.backend = backend.empty() ? containerd_->Endpoint() : backend;
   mirror.name = absl::StrCat("cri-mirror-", ++mirrors_started_);
+  // Each instance its own status socket and state dir: the defaults under
+  // /run and /var/lib would make a second live instance refuse to start.
+  const std::string own = absl::StrCat(dir_->path(), "/", mirror.name);
   mirror.config_toml = absl::StrCat("[server]\nrelay = \"127.0.0.1:", *relay_port,
-                                    "\"\npull_timeout = \"10m\"\n", launch.server_keys,
-                                    "\n", rules);
+                                    "\"\npull_timeout = \"10m\"\nstatus = \"unix://", own,
+                                    "-status.sock\"\nstate_dir = \"", own, "-state\"\n",
+                                    launch.server_keys, "\n", rules);
   return testbed::CriMirror::Create(dir_->path(), mirror);
 }
 

@@ -2,7 +2,8 @@
 //
 // Instruction counts (issue 15): wall times on a 2-vCPU VM are noisy, so the
 // bench also counts the instructions cri-mirror executes, with valgrind's
-// callgrind, which repeats to within a fraction of a percent. One
+// callgrind, which repeats to within about 2 % run to run (153-157 k per
+// ImageStatus in four runs on a busy machine). One
 // cri-mirror runs under callgrind (a wrapper script execs
 // `valgrind --tool=callgrind cri-mirror ...`, so the pid is the daemon's),
 // with one mirror rule to the bed's registry. After a warm-up, the counters

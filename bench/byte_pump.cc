@@ -31,7 +31,9 @@ void Pump(int from, int to) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     for (ssize_t sent = 0; sent < n;) {
-      ssize_t w = ::write(to, buffer + sent, static_cast<size_t>(n - sent));
+      // MSG_NOSIGNAL: a peer that closed ends this pump, not the process
+      // (a SIGPIPE killed it mid-row, and every call then failed).
+      ssize_t w = ::send(to, buffer + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
       if (w < 0 && errno == EINTR) continue;
       if (w <= 0) {
         n = -1;

@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/stats.h"
@@ -12,10 +13,10 @@
 namespace crimirror::bench {
 namespace {
 
-bool Deadlined(const std::function<grpc::Status(grpc::ClientContext*)>& rpc) {
+grpc::Status Deadlined(const std::function<grpc::Status(grpc::ClientContext*)>& rpc) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  return rpc(&context).ok();
+  return rpc(&context);
 }
 
 }  // namespace
@@ -42,6 +43,7 @@ Call ListImagesCall() {
 Load RunLoad(ImageService& stub, const std::vector<Call>& calls, int clients, int calls_each) {
   std::vector<std::vector<double>> latencies(clients);
   std::vector<uint64_t> failures(clients, 0);
+  std::vector<std::string> first_errors(clients);
   std::vector<std::thread> threads;
   const absl::Time start = absl::Now();
   for (int c = 0; c < clients; ++c) {
@@ -49,7 +51,10 @@ Load RunLoad(ImageService& stub, const std::vector<Call>& calls, int clients, in
       latencies[c].reserve(calls_each);
       for (int i = 0; i < calls_each; ++i) {
         const absl::Time t = absl::Now();
-        if (!calls[(c + i) % calls.size()](stub)) ++failures[c];
+        const grpc::Status status = calls[(c + i) % calls.size()](stub);
+        if (!status.ok() && failures[c]++ == 0) {
+          first_errors[c] = absl::StrCat("code ", status.error_code(), ": ", status.error_message());
+        }
         latencies[c].push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
       }
     });
@@ -63,7 +68,10 @@ Load RunLoad(ImageService& stub, const std::vector<Call>& calls, int clients, in
   load.p99_us = Percentile(all, 99);
   load.calls = all.size();
   load.calls_per_second = wall > 0 ? static_cast<double>(all.size()) / wall : 0;
-  for (uint64_t f : failures) load.failures += f;
+  for (int c = 0; c < clients; ++c) {
+    load.failures += failures[c];
+    if (load.first_error.empty()) load.first_error = first_errors[c];
+  }
   load.ok = load.failures == 0;
   return load;
 }

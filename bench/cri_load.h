@@ -17,8 +17,8 @@
 namespace crimirror::bench {
 
 using ImageService = runtime::v1::ImageService::Stub;
-// One CRI call on `stub`, with a 30 s deadline; false if it failed.
-using Call = std::function<bool(ImageService& stub)>;
+// One CRI call on `stub`, with a 30 s deadline; its status.
+using Call = std::function<grpc::Status(ImageService& stub)>;
 
 // ImageStatus of `image`, and unfiltered ListImages.
 Call ImageStatusCall(const std::string& image);
@@ -31,6 +31,7 @@ struct Load {
   uint64_t calls = 0;
   uint64_t failures = 0;
   bool ok = true;  // failures == 0
+  std::string first_error;  // the first failed call's status, for the row's note
 };
 
 // `clients` threads each make `calls` back-to-back calls on `stub`;

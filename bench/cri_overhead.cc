@@ -89,6 +89,7 @@ double MedianOf(const std::vector<Load>& loads, double Load::*field) {
 struct Measured {
   std::vector<Load> ours, ref;
   bool ok = true;
+  std::string failure;  // "3 of 1000 calls failed through, first: ..."
 
   double OursP50() const { return MedianOf(ours, &Load::p50_us); }
   double RefP50() const { return MedianOf(ref, &Load::p50_us); }
@@ -108,6 +109,12 @@ Measured MeasureBoth(const Case& c, ImageService& direct, ImageService& through,
     m.ref.push_back(direct_first ? a : b);
     m.ours.push_back(direct_first ? b : a);
     m.ok = m.ok && a.ok && b.ok;
+    for (const Load* l : {&a, &b}) {
+      if (l->ok || !m.failure.empty()) continue;
+      const bool through_leg = (l == &b) == direct_first;
+      m.failure = absl::StrCat(l->failures, " of ", l->calls, " calls failed ",
+                               through_leg ? "through" : "direct", ", first: ", l->first_error);
+    }
   }
   return m;
 }
@@ -161,7 +168,7 @@ std::vector<Row> MeasureCase(const Case& c, ImageService& direct, ImageService& 
                              int repetitions, const Targets& targets, const std::string& note) {
   const Measured m = MeasureBoth(c, direct, through, repetitions);
   const std::string what = CaseName("CRI ", c);
-  if (!m.ok) return {NotApplicable(what, "-", "some calls failed")};
+  if (!m.ok) return {NotApplicable(what, "-", m.failure)};
   const double added_us = m.OursP50() - m.RefP50();
   Row latency =
       targets.max_added_vs_pump > 0 && targets.pump_added_us > 0
@@ -211,7 +218,7 @@ std::vector<Row> FloorRows(Bed& bed, const std::string& figure, const Call& stat
         MeasureBoth(c, (*direct)->stub(), through.stub(), bed.options().repetitions);
     const std::string what = CaseName(figure + " ", c);
     if (!m.ok) {
-      rows.push_back(NotApplicable(what, "-", "some calls failed"));
+      rows.push_back(NotApplicable(what, "-", m.failure));
       continue;
     }
     if (c.clients == 1 && added_1client_us != nullptr) *added_1client_us = m.OursP50() - m.RefP50();
@@ -255,8 +262,15 @@ std::vector<Row> MeasureBytePumpFloor(Bed& bed, const Call& status, int single, 
   if (!pump.ok()) return {NotApplicable(figure, "-", pump.status().ToString())};
   auto through = testbed::CriImageClient::Create("unix://" + socket);
   if (!through.ok()) return {NotApplicable(figure, "-", through.status().ToString())};
-  return FloorRows(bed, figure, status, "unix://" + backend, **through, "the byte pump",
-                   single, each, added_1client_us);
+  std::vector<Row> rows = FloorRows(bed, figure, status, "unix://" + backend, **through,
+                                    "the byte pump", single, each, added_1client_us);
+  if (!(*pump)->Running()) {
+    for (Row& row : rows) {
+      absl::StrAppend(&row.note, "; the pump exited (", (*pump)->exit_code().value_or(-1),
+                      "): ", (*pump)->LogTail(300));
+    }
+  }
+  return rows;
 }
 
 }  // namespace

@@ -285,13 +285,8 @@ absl::StatusOr<std::unique_ptr<MirrorPullInterceptor>> MirrorPullInterceptor::Cr
       new MirrorPullInterceptor(std::make_unique<Impl>(std::move(options))));
 }
 
-bool MirrorPullInterceptor::Intercept(grpc::CallbackServerContext* context,
-                                      const grpc::ByteBuffer& request, PullDone done) {
-  return impl_->Pull(request, CallerOf(context), std::move(done));
-}
-
-bool MirrorPullInterceptor::Pull(const grpc::ByteBuffer& request, PullCaller caller,
-                                 PullDone done) {
+bool MirrorPullInterceptor::Intercept(PullCaller caller, const grpc::ByteBuffer& request,
+                                      PullDone done) {
   return impl_->Pull(request, std::move(caller), std::move(done));
 }
 

@@ -73,12 +73,8 @@ class MirrorPullInterceptor final : public PullInterceptor {
   // with CANCELLED.
   ~MirrorPullInterceptor() override;
 
-  bool Intercept(grpc::CallbackServerContext* context, const grpc::ByteBuffer& request,
+  bool Intercept(PullCaller caller, const grpc::ByteBuffer& request,
                  PullDone done) override;
-
-  // Intercept() for a caller that is not a gRPC server call (and for tests):
-  // `caller` tells when it went away and its deadline. Same contract.
-  bool Pull(const grpc::ByteBuffer& request, PullCaller caller, PullDone done);
 
  private:
   class Impl;

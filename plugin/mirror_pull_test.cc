@@ -221,17 +221,17 @@ class MirrorPullInterceptorTest : public ::testing::Test {
     request.mutable_image()->set_runtime_handler("runc");
     request.mutable_auth()->set_username(user);
     request.mutable_sandbox_config()->mutable_metadata()->set_name("pod");
-    return interceptor_->Intercept(&context_, Serialize(request), outcome->Callback());
+    return interceptor_->Intercept(PullCaller{}, Serialize(request), outcome->Callback());
   }
 
-  // Pull() of `image` for `caller`, with a pod namespace and handler.
+  // Intercept() of `image` for `caller`, with a pod namespace and handler.
   bool PullFor(const std::string& image, PullCaller caller, Outcome* outcome,
                const std::string& handler = "runc", const std::string& pod_namespace = "ns") {
     runtime::v1::PullImageRequest request;
     request.mutable_image()->set_image(image);
     request.mutable_image()->set_runtime_handler(handler);
     request.mutable_sandbox_config()->mutable_metadata()->set_namespace_(pod_namespace);
-    return interceptor_->Pull(Serialize(request), std::move(caller), outcome->Callback());
+    return interceptor_->Intercept(std::move(caller), Serialize(request), outcome->Callback());
   }
   void Plant(const std::string& name, const std::string& digest) {
     images_v1::Image image;
@@ -277,7 +277,6 @@ class MirrorPullInterceptorTest : public ::testing::Test {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<config::ConfigStore> store_;
   relay::SessionStore sessions_;
-  grpc::CallbackServerContext context_;
   std::unique_ptr<MirrorPullInterceptor> interceptor_;
 };
 

@@ -62,13 +62,22 @@ class FakeBackend final : public grpc::CallbackGenericService {
     }
     void OnReadDone(bool ok) override {
       const std::string& m = ctx_->method();
-      if (m == "/runtime.v1.ImageService/RemoveImage") {
+      if (m == "/runtime.v1.ImageService/EchoStream") {
+        // A bidi stream: each message comes back, the half-close ends it.
+        if (!ok) {
+          Finish(grpc::Status::OK);
+          return;
+        }
+        response_ = request_;
+        StartWrite(&response_);
+      } else if (m == "/runtime.v1.ImageService/RemoveImage") {
         ctx_->AddTrailingMetadata("x-backend-trailer", "t1");
         Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "no such image", "details-bytes"));
       } else if (m == "/runtime.v1.ImageService/StreamImages") {
         streamed_ = 0;
         WriteNext();
-      } else if (m == "/runtime.v1.ImageService/ImageFsInfo") {
+      } else if (m == "/runtime.v1.ImageService/ImageFsInfo" ||
+                 m == "/runtime.v1.ImageService/HoldStream") {
         backend_->saw_deadline =
             ctx_->deadline() < std::chrono::system_clock::now() + std::chrono::hours(1);
         // Hold the call until the client's deadline cancels it.
@@ -96,10 +105,12 @@ class FakeBackend final : public grpc::CallbackGenericService {
     }
     void OnWriteDone(bool ok) override {
       if (ok && ctx_->method() == "/runtime.v1.ImageService/StreamImages") WriteNext();
+      if (ok && ctx_->method() == "/runtime.v1.ImageService/EchoStream") StartRead(&request_);
     }
     void OnCancel() override {
       backend_->saw_cancel = true;
-      if (ctx_->method() == "/runtime.v1.ImageService/ImageFsInfo") {
+      if (ctx_->method() == "/runtime.v1.ImageService/ImageFsInfo" ||
+          ctx_->method() == "/runtime.v1.ImageService/HoldStream") {
         Finish(grpc::Status::CANCELLED);
       }
     }
@@ -234,6 +245,62 @@ TEST_F(ProxyTest, ClientDeadlineCancelsBackendCall) {
   EXPECT_TRUE(backend_.saw_cancel.load());
 }
 
+// A method this build does not know takes the streaming pump: several
+// messages each way, the half-close, then the status.
+TEST_F(ProxyTest, BidiStreamOfAnUnknownMethodRelaysEveryMessageBothWays) {
+  grpc::GenericStub stub(channel_);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  auto call = stub.PrepareCall(&ctx, "/runtime.v1.ImageService/EchoStream", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto wait = [&](intptr_t expected) {
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(reinterpret_cast<intptr_t>(tag), expected);
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  wait(1);
+  for (int i = 0; i < 3; ++i) {
+    call->Write(FromString("message " + std::to_string(i)), reinterpret_cast<void*>(2));
+    wait(2);
+    ASSERT_TRUE(ok);
+    grpc::ByteBuffer echoed;
+    call->Read(&echoed, reinterpret_cast<void*>(3));
+    wait(3);
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ToString(echoed), "message " + std::to_string(i));
+  }
+  call->WritesDone(reinterpret_cast<void*>(4));
+  wait(4);
+  grpc::ByteBuffer none;
+  call->Read(&none, reinterpret_cast<void*>(5));
+  wait(5);
+  EXPECT_FALSE(ok);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(6));
+  wait(6);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+TEST_F(ProxyTest, KubeletCancelOfAStreamCancelsTheBackendCall) {
+  grpc::ClientContext ctx;
+  std::thread cancel([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ctx.TryCancel();
+  });
+  std::string response;
+  grpc::Status s = RawCall("/runtime.v1.ImageService/HoldStream", "x", &response, &ctx);
+  cancel.join();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
+  for (int i = 0; i < 100 && !backend_.saw_cancel.load(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(backend_.saw_cancel.load());
+}
+
 TEST_F(ProxyTest, BackendDownFailsFastWithUnavailableNamingTheSocket) {
   backend_server_->Shutdown();
   backend_server_.reset();
@@ -326,11 +393,23 @@ TEST(Server, RejectsNonUnixListenUrl) {
 // An interceptor that answers PullImage itself.
 class AnsweringInterceptor final : public PullInterceptor {
  public:
-  bool Intercept(grpc::CallbackServerContext*, const grpc::ByteBuffer& request,
-                 PullDone done) override {
+  std::atomic<bool> saw_cancel{false};
+
+  bool Intercept(PullCaller caller, const grpc::ByteBuffer& request, PullDone done) override {
     runtime::v1::PullImageRequest req;
     req.ParseFromString(ToString(request));
     if (req.image().image() == "passthrough") return false;
+    if (req.image().image() == "hold") {
+      // Answers only once the kubelet's call is gone.
+      std::thread([this, caller = std::move(caller), done = std::move(done)] {
+        for (int i = 0; i < 1000 && !caller.cancelled(); ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        saw_cancel = caller.cancelled();
+        done(grpc::Status(grpc::StatusCode::CANCELLED, "caller went away"), {});
+      }).detach();
+      return true;
+    }
     std::thread([done = std::move(done)] {
       runtime::v1::PullImageResponse resp;
       resp.set_image_ref("sha256:intercepted");
@@ -368,6 +447,39 @@ TEST_F(InterceptTest, DeclinedPullIsForwardedUnchanged) {
                       &response, &ctx).ok());
   EXPECT_EQ(response, req.SerializeAsString());  // the fake backend echoes
   EXPECT_EQ(backend_.calls.load(), 1);
+}
+
+TEST_F(InterceptTest, KubeletDeadlineReachesTheInterceptor) {
+  runtime::v1::ImageService::Stub stub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image("hold");
+  runtime::v1::PullImageResponse resp;
+  EXPECT_EQ(stub.PullImage(&ctx, req, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  auto* interceptor = static_cast<AnsweringInterceptor*>(interceptor_.get());
+  for (int i = 0; i < 200 && !interceptor->saw_cancel.load(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(interceptor->saw_cancel.load());
+}
+
+// Shutdown cancels an intercepted pull in flight and waits for its answer,
+// which comes back through the call's queue.
+TEST_F(InterceptTest, ShutdownCancelsAnInterceptedPullAndWaitsForItsAnswer) {
+  runtime::v1::ImageService::Stub stub(channel_);
+  grpc::ClientContext ctx;
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image("hold");
+  runtime::v1::PullImageResponse resp;
+  grpc::Status status;
+  std::thread pull([&] { status = stub.PullImage(&ctx, req, &resp); });
+  auto* interceptor = static_cast<AnsweringInterceptor*>(interceptor_.get());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  proxy_->Shutdown(absl::ZeroDuration());
+  EXPECT_TRUE(interceptor->saw_cancel.load());
+  pull.join();
+  EXPECT_FALSE(status.ok());
 }
 
 }  // namespace

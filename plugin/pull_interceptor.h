@@ -4,7 +4,6 @@
 // forwarded byte for byte.
 #pragma once
 
-#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -19,7 +18,8 @@ namespace crimirror::plugin {
 // PullImageResponse, or an error status (the buffer is then ignored).
 using PullDone = std::function<void(grpc::Status status, grpc::ByteBuffer response)>;
 
-// Who waits for a pull: a gRPC call (CallerOf) or any other caller.
+// Who waits for a pull: a gRPC call (ProxyCall makes one per PullImage) or
+// any other caller.
 struct PullCaller {
   // True once the caller went away (its call was cancelled or timed out);
   // null: never. Called from any thread, must not block.
@@ -28,19 +28,6 @@ struct PullCaller {
   absl::Time deadline = absl::InfiniteFuture();
 };
 
-// The caller behind `context`: its IsCancelled() and deadline (none when
-// the client set none, which gRPC reports as a far-future time). `context`
-// must outlive every use of the result.
-inline PullCaller CallerOf(grpc::CallbackServerContext* context) {
-  PullCaller caller;
-  caller.cancelled = [context] { return context->IsCancelled(); };
-  const auto deadline = context->deadline();
-  if (deadline < std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
-    caller.deadline = absl::FromChrono(deadline);
-  }
-  return caller;
-}
-
 class PullInterceptor {
  public:
   virtual ~PullInterceptor() = default;
@@ -48,11 +35,12 @@ class PullInterceptor {
   // Offered every PullImage request as received (serialized bytes). Returns
   // false to decline: the proxy then forwards `request` unchanged. Returns
   // true to take the call: `done` must then be called exactly once, from any
-  // thread, and not after the server shut down. Must not block: long work
-  // runs on the interceptor's own threads. `context` stays valid until `done`
-  // runs; use it for the deadline and cancellation (IsCancelled()).
-  virtual bool Intercept(grpc::CallbackServerContext* context,
-                         const grpc::ByteBuffer& request, PullDone done) = 0;
+  // thread; the server's shutdown waits for it. Must not block: long work
+  // runs on the interceptor's own threads. `caller` says when the kubelet
+  // went away and its deadline; it may be used from any thread, also after
+  // `done`.
+  virtual bool Intercept(PullCaller caller, const grpc::ByteBuffer& request,
+                         PullDone done) = 0;
 };
 using PullInterceptorPtr = std::unique_ptr<PullInterceptor>;
 

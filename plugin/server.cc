@@ -46,12 +46,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
   if (absl::Status s = PrepareSocketPath(socket_path); !s.ok()) return s;
 
   auto proxy = std::make_unique<ImageServiceProxy>(*backend, options.backend,
-                                                   options.interceptor);
+                                                   options.interceptor, options.threads);
   std::unique_ptr<Server> server(new Server(socket_path, *backend, std::move(proxy)));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("unix:", socket_path),
                            grpc::InsecureServerCredentials());
-  builder.RegisterCallbackGenericService(server->proxy_.get());
+  server->proxy_->AddTo(&builder);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   {
@@ -63,6 +63,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
         "listen: cannot serve on ", socket_path,
         "; check that the directory is writable and the path is not in use"));
   }
+  server->proxy_->Start();
   if (absl::Status s = SetSocketMode(socket_path, options.socket_mode); !s.ok()) return s;
   return server;
 }
@@ -72,6 +73,7 @@ void Server::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
+  proxy_->Stop();
   ::unlink(socket_path_.c_str());
 }
 

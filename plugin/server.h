@@ -25,6 +25,9 @@ struct ServerOptions {
   PullInterceptor* interceptor = nullptr;
   // Mode of the listening socket.
   unsigned socket_mode = 0660;
+  // Threads serving CRI calls, one completion queue each; 0 means
+  // kDefaultProxyThreads (image_service_proxy.h).
+  int threads = 0;
 };
 
 class Server {

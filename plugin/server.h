@@ -1,6 +1,6 @@
 // Server: cri-mirror's gRPC endpoint for the kubelet. Owns the unix socket,
-// the backend channel and the ImageServiceProxy. Serves on gRPC's own
-// threads (callback API); nothing here blocks them.
+// the backend channel and the ImageServiceProxy. Serves on the proxy's
+// completion-queue thread (image_service_proxy.h); nothing blocks it.
 #pragma once
 
 #include <memory>

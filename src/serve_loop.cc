@@ -15,7 +15,8 @@
 namespace crimirror::cli {
 namespace {
 
-// While not ready yet, how often the loop looks at the ensurer.
+// While not ready yet, how often the loop looks at signals (it waits on the
+// ensurer in between).
 constexpr absl::Duration kReadinessPoll = absl::Milliseconds(20);
 
 // "2 ensured image(s) present" or "missing: a (why); b (why)".
@@ -90,8 +91,13 @@ void ServeUntilStopped(const sigset_t& signals, const ServeLoopParts& parts) {
   for (;;) {
     absl::Time now = absl::Now();
     if (!ready) {
-      bool settled =
-          parts.ensurer == nullptr || parts.ensurer->WaitUntilSettled(absl::ZeroDuration());
+      // Blocks up to one poll interval and returns the moment the ensurer
+      // settles, so READY=1 does not wait for the next tick; signals are
+      // then looked at without waiting.
+      bool settled = parts.ensurer == nullptr ||
+                     parts.ensurer->WaitUntilSettled(
+                         std::clamp(ready_deadline - now, absl::ZeroDuration(), kReadinessPoll));
+      now = absl::Now();
       if (settled || now >= ready_deadline) {
         SendReady(parts, settled);
         ready = true;
@@ -104,7 +110,7 @@ void ServeUntilStopped(const sigset_t& signals, const ServeLoopParts& parts) {
       next_ping = now + *watchdog;
     }
     std::optional<absl::Duration> timeout;
-    if (!ready) timeout = kReadinessPoll;
+    if (!ready) timeout = absl::ZeroDuration();
     if (watchdog) timeout = std::min(timeout.value_or(*watchdog), next_ping - now);
     int sig = WaitForSignal(signals, timeout);
     if (sig == 0) continue;

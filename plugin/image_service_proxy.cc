@@ -55,7 +55,8 @@ void ImageServiceProxy::Stop() {
   stopped_ = true;
   // A queue may shut down only when nothing can start an operation on it
   // any more: an intercepted PullImage still answers through its queue.
-  while (shared_.live.load(std::memory_order_acquire) > 0 && !threads_.empty()) {
+  // (Without Start() no call object was ever made, so this returns at once.)
+  while (shared_.live.load(std::memory_order_acquire) > 0) {
     absl::SleepFor(absl::Milliseconds(1));
   }
   for (auto& queue : queues_) queue->Shutdown();

@@ -57,6 +57,17 @@ struct ProxyShared {
 
 class ProxyCall final {
  public:
+  // Makes an object that waits for the next kubelet call on `cq`. When a
+  // call arrives it makes the next waiter, serves the call and deletes
+  // itself once every operation it started has completed. `cq` is the only
+  // queue its events arrive on; it must be polled by a single thread, which
+  // passes each tag to Dispatch.
+  static void AwaitCall(ProxyShared* shared, grpc::ServerCompletionQueue* cq);
+
+  // Called by the queue's thread for each tag it reads.
+  static void Dispatch(void* tag, bool ok);
+
+ private:
   // One completion of an operation this call started; the tag given to gRPC.
   enum class Event {
     kAccepted,       // the server matched a kubelet call to this object
@@ -77,17 +88,6 @@ class ProxyCall final {
     Event event;
   };
 
-  // Makes an object that waits for the next kubelet call on `cq`. When a
-  // call arrives it makes the next waiter, serves the call and deletes
-  // itself once every operation it started has completed. `cq` is the only
-  // queue its events arrive on; it must be polled by a single thread, which
-  // passes each tag to Dispatch.
-  static void AwaitCall(ProxyShared* shared, grpc::ServerCompletionQueue* cq);
-
-  // Called by the queue's thread for each tag it reads.
-  static void Dispatch(void* tag, bool ok);
-
- private:
   enum class Mode { kUndecided, kUnimplemented, kIntercepted, kUnary, kStream };
 
   ProxyCall(ProxyShared* shared, grpc::ServerCompletionQueue* cq);

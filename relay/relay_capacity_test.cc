@@ -1,8 +1,10 @@
-// Unit tests for the relay's connection capacity (issue 10 defect 6):
-// connections without a valid session credential are closed after
-// RelayLimits::unauthenticated_timeout, authenticated ones keep
-// connection_timeout, and idle connections beyond the old 128 slots leave
-// the relay serving. Raw loopback sockets; no upstream is needed (GET /v2/).
+// Unit tests for the relay's connection capacity (issue 10 defect 6, issue 15
+// soak): a connection with no request in progress is closed after
+// RelayLimits::idle_timeout (before its first request and after a response),
+// a request in progress with a valid session credential keeps
+// connection_timeout even when the client stops reading for longer than the
+// idle timeout, and idle connections beyond the old 128 slots leave the
+// relay serving. Raw loopback sockets; the upstream serves generated blobs.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -22,24 +24,36 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "relay/endpoint_health.h"
+#include "relay/fake_response.h"
 #include "relay/relay_server.h"
+#include "relay/route.h"
 #include "relay/session_store.h"
 #include "relay/upstream.h"
 
 namespace crimirror::relay {
 namespace {
 
-class NoUpstream : public Upstream {
+constexpr std::size_t kBlobBytes = 16 << 20;
+
+// Every blob is kBlobBytes of 'x'; anything else is unavailable.
+class BlobUpstream : public Upstream {
  public:
-  absl::StatusOr<UpstreamResponsePtr> Open(const UpstreamRequest& /*request*/) override {
-    return absl::UnavailableError("no upstream in this test");
+  absl::StatusOr<UpstreamResponsePtr> Open(const UpstreamRequest& request) override {
+    if (!absl::StrContains(request.url, "/blobs/")) {
+      return absl::UnavailableError("only blobs in this test");
+    }
+    return std::make_unique<FakeResponse>(200, Headers{}, std::string(kBlobBytes, 'x'));
   }
 };
 
 // A connected loopback socket, closed on destruction.
 class Socket {
  public:
-  explicit Socket(int port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+  // `receive_buffer` > 0 sets SO_RCVBUF (bytes) before connecting.
+  explicit Socket(int port, int receive_buffer = 0) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    if (fd_ >= 0 && receive_buffer > 0) {
+      (void)setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<std::uint16_t>(port));
@@ -101,19 +115,31 @@ class RelayCapacityTest : public ::testing::Test {
     options.upstream = &upstream_;
     options.sessions = &sessions_;
     options.health = &health_;
-    options.limits.unauthenticated_timeout = absl::Seconds(1);
+    options.limits.idle_timeout = absl::Seconds(1);
     options.limits.connection_timeout = absl::Seconds(30);
     auto server = RelayServer::Create(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     resolver::EndpointPlan plan;
     plan.reference = {"corp.example", "team/app", "v1", ""};
+    resolver::Endpoint endpoint;
+    endpoint.base_url = "http://a.test:5000";
+    endpoint.host = "a.test:5000";
+    endpoint.repository = "team/app";
+    endpoint.kind = resolver::EndpointKind::kMirror;
+    plan.endpoints = {endpoint};
+    relay_repository_ = RelayRepository(plan.reference);
     auto session = sessions_.Create(plan, std::nullopt, absl::Minutes(30));
     ASSERT_TRUE(session.ok());
     session_ = *session;
   }
-  std::string BaseRequest(bool authenticated) const {
-    std::string request = "GET /v2/ HTTP/1.1\r\nHost: relay\r\n";
+  std::string BaseRequest(bool authenticated) const { return Get("/v2/", authenticated); }
+  std::string BlobRequest() const {
+    return Get(absl::StrCat("/v2/", relay_repository_, "/blobs/sha256:", std::string(64, 'a')),
+               /*authenticated=*/true);
+  }
+  std::string Get(const std::string& path, bool authenticated) const {
+    std::string request = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: relay\r\n");
     if (authenticated) {
       absl::StrAppend(&request, "Authorization: Basic ",
                       absl::Base64Escape(absl::StrCat(session_.username, ":",
@@ -123,11 +149,12 @@ class RelayCapacityTest : public ::testing::Test {
     return request + "\r\n";
   }
 
-  NoUpstream upstream_;
+  BlobUpstream upstream_;
   SessionStore sessions_;
   EndpointHealth health_{EndpointHealth::Options{}};
   std::unique_ptr<RelayServer> server_;
   Session session_;
+  std::string relay_repository_;
 };
 
 TEST_F(RelayCapacityTest, SilentConnectionIsClosedAfterTheUnauthenticatedTimeout) {
@@ -144,15 +171,44 @@ TEST_F(RelayCapacityTest, ConnectionWhoseRequestWas401KeepsTheShortTimeout) {
   EXPECT_TRUE(client.ClosedByPeerWithin(absl::Seconds(10)));
 }
 
-TEST_F(RelayCapacityTest, AuthenticatedConnectionKeepsTheLongTimeout) {
+TEST_F(RelayCapacityTest, KeepAliveConnectionServesBackToBackRequests) {
+  Socket client(server_->port());
+  ASSERT_TRUE(client.connected());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(client.Send(BaseRequest(/*authenticated=*/true))) << i;
+    EXPECT_TRUE(absl::StrContains(client.Receive(absl::Seconds(5)), " 200 ")) << i;
+  }
+}
+
+TEST_F(RelayCapacityTest, ConnectionIdleAfterAResponseIsClosedAfterTheIdleTimeout) {
   Socket client(server_->port());
   ASSERT_TRUE(client.connected());
   ASSERT_TRUE(client.Send(BaseRequest(/*authenticated=*/true)));
   EXPECT_TRUE(absl::StrContains(client.Receive(absl::Seconds(5)), " 200 "));
-  // Well past the 1 s unauthenticated timeout, still open and serving.
-  EXPECT_FALSE(client.ClosedByPeerWithin(absl::Seconds(3)));
-  ASSERT_TRUE(client.Send(BaseRequest(/*authenticated=*/true)));
-  EXPECT_TRUE(absl::StrContains(client.Receive(absl::Seconds(5)), " 200 "));
+  // The request raised the timeout to connection_timeout (30 s here); the
+  // finished response lowers it to idle_timeout (1 s) again.
+  EXPECT_TRUE(client.ClosedByPeerWithin(absl::Seconds(10)));
+}
+
+TEST_F(RelayCapacityTest, ResponseInProgressOutlivesTheIdleTimeoutWhileTheClientPauses) {
+  // A small receive buffer: the 16 MiB blob cannot all sit in socket
+  // buffers (the relay's send buffer grows to 4 MiB at most), so the relay
+  // really waits for the client.
+  Socket client(server_->port(), /*receive_buffer=*/64 * 1024);
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.Send(BlobRequest()));
+  std::string head = client.Receive(absl::Seconds(5));
+  ASSERT_TRUE(absl::StrContains(head, " 200 ")) << head.substr(0, 200);
+  // The client stops reading, well past the 1 s idle timeout: the relay's
+  // send buffer fills and it waits under connection_timeout (30 s).
+  absl::SleepFor(absl::Seconds(3));
+  std::size_t received = head.size() - (head.find("\r\n\r\n") + 4);
+  while (received < kBlobBytes) {
+    const std::string more = client.Receive(absl::Seconds(5));
+    if (more.empty()) break;
+    received += more.size();
+  }
+  EXPECT_EQ(received, kBlobBytes);
 }
 
 // VmRSS of this process in KiB (0 if unknown).

@@ -261,7 +261,7 @@ struct RelayServerAccess {
     }
     absl::StatusOr<SessionStatePtr> session = Authenticate(server, request_headers);
     SetIdleTimeout(connection, session.ok() ? server.options_.limits.connection_timeout
-                                            : server.options_.limits.unauthenticated_timeout);
+                                            : server.options_.limits.idle_timeout);
     if (!session.ok()) {
       return QueueError(connection, MHD_HTTP_UNAUTHORIZED, "UNAUTHORIZED",
                         session.status().message());
@@ -359,6 +359,13 @@ struct RelayServerAccess {
         ParseBasicAuthorization(*authorization);
     if (!credential.ok()) return credential.status();
     return server.options_.sessions->Authenticate(credential->first, credential->second);
+  }
+
+  // MHD_OPTION_NOTIFY_COMPLETED: the request is over (response sent, or
+  // the connection failed); until the next one the connection is idle.
+  static void Completed(void* cls, MHD_Connection* connection, void** /*con_cls*/,
+                        MHD_RequestTerminationCode /*toe*/) {
+    SetIdleTimeout(connection, static_cast<RelayServer*>(cls)->options_.limits.idle_timeout);
   }
 
   // How long `connection` may stay silent before libmicrohttpd closes it.
@@ -460,8 +467,9 @@ absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Create(Options options
       flags, address->port, nullptr, nullptr, &RelayServerAccess::Handle, server.get(),
       MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&address->storage),
       MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-      TimeoutSeconds(limits.unauthenticated_timeout), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      limits.connection_memory,
+      TimeoutSeconds(limits.idle_timeout), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      limits.connection_memory, MHD_OPTION_NOTIFY_COMPLETED, &RelayServerAccess::Completed,
+      server.get(),
       MHD_OPTION_UNESCAPE_CALLBACK, &KeepEscaped, nullptr, MHD_OPTION_STRICT_FOR_CLIENT, 1,
       MHD_OPTION_END);
   if (server->daemon_ == nullptr) {

@@ -77,7 +77,7 @@ std::vector<Row> RunParallelPulls(Bed& bed) {
   const std::string direct_registry = bed.registry().HostPort();
   const int repetitions = std::min(bed.options().repetitions, 3);
   std::vector<absl::Duration> ours, ref;
-  absl::Duration cpu;
+  CpuTime cpu;
   for (int r = -1; r < repetitions; ++r) {  // r = -1: untimed warm-up round
     for (int leg = 0; leg < 2; ++leg) {
       const bool direct_leg = (leg == 0) == (r % 2 == 0);
@@ -101,7 +101,7 @@ std::vector<Row> RunParallelPulls(Bed& bed) {
   wall.note = absl::StrCat("relay vs direct; runs ", DurationRange(ours), " vs ",
                            DurationRange(ref));
   const double gib = static_cast<double>(mib * kImages * ours.size()) / 1024.0;
-  const double per_gib = gib > 0 ? absl::ToDoubleSeconds(cpu) / gib : 0.0;
+  const double per_gib = gib > 0 ? absl::ToDoubleSeconds(cpu.total()) / gib : 0.0;
   Row cpu_row;
   cpu_row.figure = cpu_figure;
   cpu_row.ours = absl::StrFormat("%.2f s", per_gib);
@@ -109,8 +109,8 @@ std::vector<Row> RunParallelPulls(Bed& bed) {
   cpu_row.ratio = "-";
   cpu_row.target = absl::StrFormat("<= %.1f s", kCpuSecondsPerGiB);
   cpu_row.verdict = per_gib > 0 && per_gib <= kCpuSecondsPerGiB ? Verdict::kPass : Verdict::kFail;
-  cpu_row.note = absl::StrFormat("user+system over %.2f GiB relayed in %zu rounds of %d pulls",
-                                 gib, ours.size(), kImages);
+  cpu_row.note = absl::StrFormat("%s over %.2f GiB relayed in %zu rounds of %d pulls",
+                                 CpuPerGiB(cpu, gib), gib, ours.size(), kImages);
   return {wall, cpu_row};
 }
 

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -43,7 +44,21 @@ absl::StatusOr<uint64_t> SmapsRollupBytes(pid_t pid, const std::string& field) {
   return KibField(absl::StrCat("/proc/", pid, "/smaps_rollup"), field);
 }
 
-absl::StatusOr<absl::Duration> ProcCpuTime(pid_t pid) {
+absl::StatusOr<int> ThreadsNamed(pid_t pid, const std::string& name) {
+  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
+  std::error_code error;
+  std::filesystem::directory_iterator it(tasks, error);
+  if (error) return absl::NotFoundError(absl::StrCat("cannot list ", tasks, ": ", error.message()));
+  int count = 0;
+  for (const auto& task : it) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (std::getline(comm, line) && line == name) ++count;
+  }
+  return count;
+}
+
+absl::StatusOr<CpuTime> ProcCpuTime(pid_t pid) {
   const std::string path = absl::StrCat("/proc/", pid, "/stat");
   std::ifstream in(path);
   std::stringstream text;
@@ -61,7 +76,17 @@ absl::StatusOr<absl::Duration> ProcCpuTime(pid_t pid) {
     return absl::NotFoundError(absl::StrCat("no utime/stime in ", path));
   }
   const long ticks = ::sysconf(_SC_CLK_TCK);
-  return absl::Seconds(static_cast<double>(utime + stime) / static_cast<double>(ticks));
+  const double tick = 1.0 / static_cast<double>(ticks);
+  return CpuTime{absl::Seconds(static_cast<double>(utime) * tick),
+                 absl::Seconds(static_cast<double>(stime) * tick)};
+}
+
+std::string CpuPerGiB(const CpuTime& cpu, double gib) {
+  if (gib <= 0) return "no GiB relayed";
+  return absl::StrFormat("%.2f s (user %.2f + system %.2f)",
+                         absl::ToDoubleSeconds(cpu.total()) / gib,
+                         absl::ToDoubleSeconds(cpu.user) / gib,
+                         absl::ToDoubleSeconds(cpu.system) / gib);
 }
 
 std::string MemorySplit(pid_t pid) {

@@ -29,8 +29,27 @@ absl::StatusOr<uint64_t> ProcStatusBytes(pid_t pid, const std::string& field);
 // in bytes.
 absl::StatusOr<uint64_t> SmapsRollupBytes(pid_t pid, const std::string& field);
 
-// User + system CPU time the process has used so far (all its threads).
-absl::StatusOr<absl::Duration> ProcCpuTime(pid_t pid);
+// Threads of `pid` whose name (/proc/<pid>/task/*/comm) is `name`, e.g.
+// "MHD-connection" (one per open relay connection).
+absl::StatusOr<int> ThreadsNamed(pid_t pid, const std::string& name);
+
+// CPU time a process has used so far (all its threads), user and system
+// (kernel: the socket copies and TCP work of a relayed byte) apart.
+struct CpuTime {
+  absl::Duration user;
+  absl::Duration system;
+  absl::Duration total() const { return user + system; }
+  CpuTime& operator+=(const CpuTime& o) {
+    user += o.user;
+    system += o.system;
+    return *this;
+  }
+  CpuTime operator-(const CpuTime& o) const { return {user - o.user, system - o.system}; }
+};
+absl::StatusOr<CpuTime> ProcCpuTime(pid_t pid);
+
+// "0.98 s (user 0.21 + system 0.77)": `cpu` per `gib` relayed, for a note.
+std::string CpuPerGiB(const CpuTime& cpu, double gib);
 
 // "RSS 23.1 MiB = anon 2.7 + files 20.4; PSS 9.8; private dirty 3.0": one
 // line for a row's note; "memory split unavailable" when /proc says no.

@@ -61,7 +61,7 @@ std::vector<Row> RunPullThroughput(Bed& bed) {
   }
   std::vector<absl::Duration> ours, ref;
   const pid_t pid = (*mirror)->process()->pid();
-  absl::Duration cpu;  // cri-mirror's CPU time in the timed through-pulls
+  CpuTime cpu;  // cri-mirror's CPU time in the timed through-pulls
   for (int r = 0; r < bed.options().repetitions; ++r) {
     for (int leg = 0; leg < 2; ++leg) {
       bool direct_leg = (leg == 0) == (r % 2 == 0);
@@ -84,9 +84,9 @@ std::vector<Row> RunPullThroughput(Bed& bed) {
                      absl::ToDoubleSeconds(ours_median) / absl::ToDoubleSeconds(ref_median),
                      true, 1.03);
   const double gib = static_cast<double>(bed.BigImageMiB() * ours.size()) / 1024.0;
-  row.note = absl::StrFormat("%d layers, relay vs direct; runs %s vs %s; cri-mirror CPU %.2f s/GiB",
+  row.note = absl::StrFormat("%d layers, relay vs direct; runs %s vs %s; cri-mirror CPU %s per GiB",
                              built->layer_digests.size(), DurationRange(ours), DurationRange(ref),
-                             gib > 0 ? absl::ToDoubleSeconds(cpu) / gib : 0.0);
+                             CpuPerGiB(cpu, gib));
   return {row};
 }
 

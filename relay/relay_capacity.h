@@ -9,10 +9,12 @@
 // event-driven mode would need suspend/resume plus worker threads, a rewrite
 // of the streaming primitive (relay_server.cc), for a saving that does not
 // matter at this scale. Changed:
-//   1. a connection may stay silent only RelayLimits::unauthenticated_timeout
-//      (5 s) until a request on it presents a valid session credential,
-//      which raises its timeout to connection_timeout (3 min,
-//      MHD_CONNECTION_OPTION_TIMEOUT); a request without one lowers it again;
+//   1. a connection with no request in progress may stay silent only
+//      RelayLimits::idle_timeout (5 s): before its first request, and
+//      again after each response (issue 15: containerd leaves every pull's
+//      keep-alive connections idle for 30 s). A request that presents a
+//      valid session credential raises its timeout to connection_timeout
+//      (3 min, MHD_CONNECTION_OPTION_TIMEOUT) until it is over;
 //   2. 1024 slots instead of 128, with the open-file limit raised to fit
 //      (FitConnectionsToFileLimit).
 // Measured (relay_capacity_test, 2 vCPUs): 400 idle connections cost 3.9 MiB

@@ -104,7 +104,7 @@ std::vector<Row> ScenarioRows(const std::string& name, const Timings& dead,
   absl::Duration healthy_later = MedianDuration(healthy.later);
   Row later_row = RatioRow(absl::StrCat("failover, ", name, " first: later pulls"),
                            HumanDuration(later), HumanDuration(healthy_later) + " (healthy)",
-                           absl::FDivDuration(later, healthy_later), true, 1.10);
+                           absl::FDivDuration(later, healthy_later), true, 1.05);
   later_row.note = absl::StrCat("median of ", dead.later.size(), " pulls");
   return {first_row, later_row};
 }

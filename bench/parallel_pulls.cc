@@ -7,13 +7,15 @@
 // time of the whole round (relay/direct), and cri-mirror's CPU seconds
 // (user + system, /proc/<pid>/stat) per GiB it relayed in the timed rounds.
 // Between rounds every image is removed and containerd's GC awaited, as in
-// the pull row.
+// the pull row. Then the relay floors (bench/relay_floor.h) as INFO rows:
+// the CPU per GiB of the cheapest copying relay and of a splice(2) relay.
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/figures.h"
 #include "bench/proc_stats.h"
+#include "bench/relay_floor.h"
 #include "bench/stats.h"
 
 namespace crimirror::bench {
@@ -51,6 +53,30 @@ absl::StatusOr<absl::Duration> Round(Bed& bed, testbed::CriImageClient& client,
     if (!s.ok()) return s;
   }
   return took;
+}
+
+// An INFO row: the CPU one loopback relay of `relay`'s kind spends per GiB
+// (bench/relay_floor.h), in the relay's own 256 KiB pieces.
+Row FloorRow(FloorRelay relay, bool smoke) {
+  const bool copy = relay == FloorRelay::kCopy;
+  const std::string figure = copy ? "relay floor: recv/send copy relay, CPU per GiB"
+                                  : "relay floor: splice(2) relay, CPU per GiB";
+  const std::uint64_t bytes = (smoke ? 64ULL : 1024ULL) << 20;
+  absl::StatusOr<CpuTime> cpu = RelayFloorCpu(relay, bytes, 256 * 1024);
+  if (!cpu.ok()) return NotApplicable(figure, "-", cpu.status().ToString());
+  const double gib = static_cast<double>(bytes) / (1 << 30);
+  Row row;
+  row.figure = figure;
+  row.ours = absl::StrFormat("%.2f s", absl::ToDoubleSeconds(cpu->total()) / gib);
+  row.reference = "-";
+  row.ratio = "-";
+  row.target.assign(1, '-');
+  row.verdict = Verdict::kInfo;
+  row.note = absl::StrCat(
+      CpuPerGiB(*cpu, gib), ", the relaying thread alone, one loopback TCP stream; ",
+      copy ? "the least any relay that holds the bytes in user space spends"
+           : "zero-copy, only for a relay that owns both sockets and forwards plain bytes");
+  return row;
 }
 
 }  // namespace
@@ -111,7 +137,8 @@ std::vector<Row> RunParallelPulls(Bed& bed) {
   cpu_row.verdict = per_gib > 0 && per_gib <= kCpuSecondsPerGiB ? Verdict::kPass : Verdict::kFail;
   cpu_row.note = absl::StrFormat("%s over %.2f GiB relayed in %zu rounds of %d pulls",
                                  CpuPerGiB(cpu, gib), gib, ours.size(), kImages);
-  return {wall, cpu_row};
+  return {wall, cpu_row, FloorRow(FloorRelay::kCopy, bed.options().smoke),
+          FloorRow(FloorRelay::kSplice, bed.options().smoke)};
 }
 
 }  // namespace crimirror::bench

@@ -92,7 +92,9 @@ absl::StatusOr<StartTimes> StartOnce(Bed& bed, int run) {
 }  // namespace
 
 std::vector<Row> RunStartup(Bed& bed) {
-  const std::string figure = "start-up: exec to ListImages answered";
+  // Issue 15: ready = READY=1 sent and a ListImages answered, whichever is
+  // later. `ready` is read after ListImages answered, so it is that maximum.
+  const std::string figure = "start-up: exec to ready (READY=1 and ListImages answered)";
   if (bed.options().cri_mirror_binary.empty()) {
     return {NotApplicable(figure, "<= 50 ms", "no cri-mirror binary (--cri-mirror PATH)")};
   }
@@ -106,22 +108,16 @@ std::vector<Row> RunStartup(Bed& bed) {
   }
   Row row;
   row.figure = figure;
-  absl::Duration median = MedianDuration(serving);
+  const absl::Duration median = MedianDuration(ready);
   row.ours = HumanDuration(median);
   row.reference = "-";
   row.ratio = "-";
   row.target = "<= 50 ms";
   row.verdict = median <= absl::Milliseconds(50) ? Verdict::kPass : Verdict::kFail;
-  row.note = absl::StrCat("socket accepting at ", HumanDuration(MedianDuration(socket)));
-  Row ready_row;
-  ready_row.figure = "start-up: exec to READY=1 (sd_notify)";
-  ready_row.ours = HumanDuration(MedianDuration(ready));
-  ready_row.reference = "-";
-  ready_row.ratio = "-";
-  ready_row.target = "-";
-  ready_row.verdict = Verdict::kInfo;
-  ready_row.note = "runtime answered; no image to ensure";
-  return {row, ready_row};
+  row.note = absl::StrCat("medians: socket accepting at ", HumanDuration(MedianDuration(socket)),
+                          ", ListImages answered at ", HumanDuration(MedianDuration(serving)),
+                          "; runtime answered, no image to ensure");
+  return {row};
 }
 
 }  // namespace crimirror::bench

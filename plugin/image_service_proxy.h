@@ -1,9 +1,10 @@
-// ImageServiceProxy: the gRPC generic service that receives every call made to
-// cri-mirror's socket, and the threads that serve it. Methods under
-// /runtime.v1.ImageService/ (including ones added upstream after this build)
-// are relayed to the backend by ProxyCall; PullImage is first offered to the
-// PullInterceptor. Any other method answers UNIMPLEMENTED: cri-mirror is an
-// image service endpoint only.
+// ImageServiceProxy: the gRPC generic service of cri-mirror's internal gRPC
+// server, which receives the calls the HTTP/2 router (h2_router.h) does not
+// relay to the backend itself: PullImage, first offered to the
+// PullInterceptor and relayed by ProxyCall when declined, and calls outside
+// /runtime.v1.ImageService/, answered UNIMPLEMENTED (cri-mirror is an image
+// service endpoint only). Other ImageService methods would be relayed by
+// ProxyCall too; the router sends them straight to the backend.
 //
 // Each serving thread owns one completion queue and polls only it; a call's
 // kubelet side and backend side both complete on that queue (proxy_call.h

@@ -5,7 +5,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "metrics/metrics.h"
+#include "plugin/cri_call_metrics.h"
+#include "plugin/h2_route.h"
 
 namespace crimirror::plugin {
 namespace {
@@ -18,18 +19,10 @@ bool IsHopHeader(std::string_view key) {
 
 std::string_view View(const grpc::string_ref& s) { return {s.data(), s.size()}; }
 
-// The ImageService methods known to be unary. Anything else under the
-// service (StreamImages, methods added later) takes the streaming pump.
-bool IsKnownUnary(std::string_view method) {
-  static constexpr std::string_view kUnary[] = {
-      "/runtime.v1.ImageService/ListImages", "/runtime.v1.ImageService/ImageStatus",
-      "/runtime.v1.ImageService/PullImage", "/runtime.v1.ImageService/RemoveImage",
-      "/runtime.v1.ImageService/ImageFsInfo"};
-  for (std::string_view m : kUnary) {
-    if (m == method) return true;
-  }
-  return false;
-}
+// The ImageService methods known to be unary (the ones MethodLabel names).
+// Anything else under the service (StreamImages, methods added later) takes
+// the streaming pump.
+bool IsKnownUnary(std::string_view method) { return MethodLabel(method) != "other"; }
 
 // The kubelet's deadline; none when it set none (gRPC reports a far-future
 // time then).
@@ -312,18 +305,7 @@ void ProxyCall::OnDone() {
     if (client_context_) client_context_->TryCancel();
   }
   if (mode_ == Mode::kUnimplemented) return;
-  // Known methods by name; anything else (streams, methods added later)
-  // as "other": the label never takes arbitrary request text.
-  static metrics::Family& latency = metrics::Registry::Default().Histogram(
-      "cri_mirror_cri_call_duration_seconds",
-      "CRI ImageService calls served (proxied or intercepted), by method.", {"method"},
-      metrics::DurationBuckets());
-  std::string method = "other";
-  if (unary_method_) {
-    const std::string& full = server_context_.method();
-    method = full.substr(full.rfind('/') + 1);
-  }
-  latency.Observe({method}, absl::ToDoubleSeconds(absl::Now() - start_));
+  ObserveCriCall(server_context_.method(), absl::Now() - start_);
 }
 
 }  // namespace crimirror::plugin

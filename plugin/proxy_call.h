@@ -1,5 +1,7 @@
-// ProxyCall: one CRI call relayed byte for byte between the kubelet and the
-// backend runtime, on gRPC's async completion-queue API.
+// ProxyCall: one CRI call of the internal gRPC server (the ones the HTTP/2
+// router hands it: PullImage, and what it answers UNIMPLEMENTED), relayed
+// byte for byte to the backend runtime unless intercepted, on gRPC's async
+// completion-queue API.
 //
 // Every method is treated as a bidirectional stream of opaque messages
 // (grpc::ByteBuffer), which covers unary and streaming RPCs alike and never
@@ -9,7 +11,8 @@
 // metadata come back.
 //
 // Why the async API (house style rule 8, measured with bench `--only cri`
-// and `--only instructions`): the callback API of Debian's gRPC 1.51 runs
+// and `--only instructions` when this class served every call; since then
+// the router in front, h2_router.h, measured cheaper still): the callback API of Debian's gRPC 1.51 runs
 // each completion on an executor thread, so a proxied unary call hopped
 // threads several times. Here the call's server side and backend side share
 // one completion queue, polled by one thread (ImageServiceProxy), so every

@@ -5,7 +5,6 @@
 
 #include <utility>
 
-#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
@@ -18,17 +17,6 @@ namespace {
 
 constexpr int kMaxMessageBytes = 64 << 20;
 
-// gRPC creates the socket file with the process umask; narrow it for the
-// duration of the bind so the socket is never briefly world-accessible.
-class ScopedUmask {
- public:
-  explicit ScopedUmask(mode_t mask) : previous_(::umask(mask)) {}
-  ~ScopedUmask() { ::umask(previous_); }
-
- private:
-  mode_t previous_;
-};
-
 }  // namespace
 
 Server::Server(std::string socket_path, std::shared_ptr<grpc::Channel> backend,
@@ -39,6 +27,7 @@ Server::Server(std::string socket_path, std::shared_ptr<grpc::Channel> backend,
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   if (absl::Status s = ValidateUnixTarget("listen", options.listen); !s.ok()) return s;
+  if (absl::Status s = ValidateUnixTarget("backend", options.backend); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<grpc::Channel>> backend =
       options.backend_channel ? options.backend_channel : CreateBackendChannel(options.backend);
   if (!backend.ok()) return backend.status();
@@ -48,22 +37,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
   auto proxy = std::make_unique<ImageServiceProxy>(*backend, options.backend,
                                                    options.interceptor, options.threads);
   std::unique_ptr<Server> server(new Server(socket_path, *backend, std::move(proxy)));
+  // The internal server has no listening port: the router hands it one end
+  // of a socketpair per kubelet connection that needs it.
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat("unix:", socket_path),
-                           grpc::InsecureServerCredentials());
   server->proxy_->AddTo(&builder);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  {
-    ScopedUmask umask(0177);
-    server->server_ = builder.BuildAndStart();
-  }
+  server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "listen: cannot serve on ", socket_path,
-        "; check that the directory is writable and the path is not in use"));
+    return absl::InternalError("listen: cannot start cri-mirror's internal gRPC server");
   }
   server->proxy_->Start();
+  server->dialer_ = std::make_unique<RouteDialer>(options.backend, server->server_.get());
+  absl::StatusOr<std::unique_ptr<H2Router>> router =
+      H2Router::Start(socket_path, server->dialer_.get());
+  if (!router.ok()) return router.status();
+  server->router_ = *std::move(router);
   if (absl::Status s = SetSocketMode(socket_path, options.socket_mode); !s.ok()) return s;
   return server;
 }
@@ -71,14 +60,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
 void Server::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
-  server_->Wait();
+  const absl::Time deadline = absl::Now() + grace;
+  if (router_) router_->BeginDrain();
+  if (dialer_) dialer_->Close();
+  if (server_) {
+    // Waits for the internal calls (pulls) until the deadline, then cancels
+    // them; their answers still travel back through the router.
+    server_->Shutdown(absl::ToChronoTime(deadline));
+    server_->Wait();
+  }
+  if (router_) {
+    (void)router_->WaitDrained(deadline);
+    router_->Stop();
+  }
   proxy_->Stop();
   ::unlink(socket_path_.c_str());
 }
 
-Server::~Server() {
-  if (server_) Shutdown(absl::ZeroDuration());
-}
+Server::~Server() { Shutdown(absl::ZeroDuration()); }
 
 }  // namespace crimirror::plugin

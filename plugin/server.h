@@ -1,6 +1,10 @@
-// Server: cri-mirror's gRPC endpoint for the kubelet. Owns the unix socket,
-// the backend channel and the ImageServiceProxy. Serves on the proxy's
-// completion-queue thread (image_service_proxy.h); nothing blocks it.
+// Server: cri-mirror's endpoint for the kubelet. Owns the unix socket and
+// the HTTP/2 router that listens on it (h2_router.h: every ImageService call
+// but PullImage is relayed frame by frame to the backend), cri-mirror's own
+// gRPC server behind the router (no socket of its own; the router reaches it
+// through socketpairs) with the ImageServiceProxy that serves PullImage
+// (offered to the interceptor) and answers other services UNIMPLEMENTED,
+// and the backend channel the proxy and the pull flow share.
 #pragma once
 
 #include <memory>
@@ -10,8 +14,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "plugin/h2_router.h"
 #include "plugin/image_service_proxy.h"
 #include "plugin/pull_interceptor.h"
+#include "plugin/route_dialer.h"
 
 namespace crimirror::plugin {
 
@@ -25,8 +31,9 @@ struct ServerOptions {
   PullInterceptor* interceptor = nullptr;
   // Mode of the listening socket.
   unsigned socket_mode = 0660;
-  // Threads serving CRI calls, one completion queue each; 0 means
-  // kDefaultProxyThreads (image_service_proxy.h).
+  // Threads of the internal gRPC server (PullImage), one completion queue
+  // each; 0 means kDefaultProxyThreads (image_service_proxy.h). The router
+  // has one thread of its own.
   int threads = 0;
 };
 
@@ -37,9 +44,9 @@ class Server {
   // bad URLs, FailedPrecondition when the socket is in use or cannot be made.
   static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerOptions& options);
 
-  // Stops accepting calls, lets in-flight calls finish for up to `grace`,
-  // cancels the rest, and removes the socket. Idempotent; the destructor
-  // calls it with a zero grace.
+  // Stops accepting connections and calls (GOAWAY), lets in-flight calls
+  // finish for up to `grace`, cancels the rest, and removes the socket.
+  // Idempotent; the destructor calls it with a zero grace.
   void Shutdown(absl::Duration grace);
 
   ~Server();
@@ -57,7 +64,9 @@ class Server {
   std::string socket_path_;
   std::shared_ptr<grpc::Channel> backend_;
   std::unique_ptr<ImageServiceProxy> proxy_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> server_;  // internal: PullImage and non-CRI calls
+  std::unique_ptr<RouteDialer> dialer_;
+  std::unique_ptr<H2Router> router_;
   bool shut_down_ = false;
 };
 

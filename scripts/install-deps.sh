@@ -10,6 +10,7 @@ packages=(
   libabsl-dev libre2-dev libcurl4-openssl-dev libssl-dev
   libtomlplusplus-dev libmicrohttpd-dev nlohmann-json3-dev
   libyaml-cpp-dev  # k3s registries.yaml import
+  libnghttp2-dev   # the kubelet-facing HTTP/2 router (plugin/h2_router.h)
   libgtest-dev libgmock-dev
   # libFuzzer smoke of the reference and config parsers
   clang libclang-rt-14-dev

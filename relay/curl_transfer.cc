@@ -19,22 +19,25 @@
 // driven only by the thread that calls Open()/Read(): no I/O threads, no
 // unbounded queues. Open() calls curl_multi_perform/curl_multi_poll until the
 // header callback has seen the blank line that ends the final (non-1xx)
-// response headers. From then on the write callback keeps at most ONE libcurl
-// write chunk (<= CURLOPT_BUFFERSIZE) in `chunk_`: when a second chunk arrives
-// while the first is not yet consumed, the callback returns
-// CURL_WRITEFUNC_PAUSE, libcurl keeps that chunk and stops reading the
-// socket. Read() hands out bytes from `chunk_`; once it is empty it unpauses
-// the transfer and drives the multi handle until the next chunk (or the end,
-// or an error) arrives. While Read() drives, the write callback copies the
-// chunks straight into the caller's buffer until it is full (only what does
-// not fit goes to `chunk_`), so a body byte is copied once in user space,
-// not twice. Memory per response is therefore bounded by two chunks, and a
-// slow reader (containerd) leaves data in the kernel socket buffers until
-// the TCP window closes: the registry is slowed down instead of our memory
-// growing. This is the curl counterpart of the io.Pipe in
-// containerd's core/remotes/docker/fetcher.go. The stall timeout measures
-// only time spent waiting for the network inside Read(), never time the
-// caller spends not reading.
+// response headers. Read() then drives the multi handle with the caller's
+// buffer attached: the write callback copies body bytes straight into it (a
+// body byte is copied once in user space), and once the buffer cannot take
+// another whole libcurl read (CURLOPT_BUFFERSIZE, or the rest of the body
+// if smaller) it pauses receiving (PauseBeforeOverflow), so libcurl stops
+// after the read in progress, which still fits. With the relay's 256 KiB
+// reads and buffer, a Read() is one recv() of up to 256 KiB. Bytes that do
+// not fit (body bytes that came with the headers, or a caller reading less
+// than a libcurl read) take the slow path: at most ONE libcurl write chunk
+// (<= 16 KiB) is kept in `chunk_`, and a later chunk is refused with
+// CURL_WRITEFUNC_PAUSE, which makes libcurl keep it (and stop reading the
+// socket) until Read() unpauses. Memory per response is therefore bounded
+// by libcurl's buffer plus, on the slow path, one held read, and a slow
+// reader (containerd) leaves data in the kernel socket buffers until the
+// TCP window closes: the registry is slowed down instead of our memory
+// growing. This is the curl counterpart of the io.Pipe in containerd's
+// core/remotes/docker/fetcher.go. The stall timeout measures only time spent
+// waiting for the network inside Read(), never time the caller spends not
+// reading.
 
 namespace crimirror::relay::upstream_internal {
 namespace {
@@ -286,7 +289,10 @@ size_t CurlTransfer::OnHeader(char* data, size_t size, size_t count, void* self)
       t->status_ = code;
     }
   } else if (line.empty()) {
-    if (t->status_ >= 200) t->headers_done_ = true;
+    if (t->status_ >= 200) {
+      t->headers_done_ = true;
+      t->body_expected_ = t->content_length();
+    }
   } else if (std::size_t colon = line.find(':'); colon != std::string_view::npos) {
     t->headers_.emplace_back(
         std::string(absl::StripAsciiWhitespace(Sv(line.substr(0, colon)))),
@@ -302,10 +308,10 @@ size_t CurlTransfer::OnBody(char* data, size_t size, size_t count, void* self) {
     t->paused_ = true;  // libcurl keeps this chunk until we unpause
     return CURL_WRITEFUNC_PAUSE;
   }
-  // libcurl hands the body over in pieces of at most CURL_MAX_WRITE_SIZE
+  // libcurl hands a read over in pieces of at most CURL_MAX_WRITE_SIZE
   // (16 KiB) whatever CURLOPT_BUFFERSIZE is; filling the reader's buffer
-  // with every piece of one curl_multi_perform (not just the first) lets the
-  // relay send 256 KiB per send() instead of 16 KiB plus a poll each.
+  // with every piece (not just the first) lets the relay send 256 KiB per
+  // send() instead of 16 KiB plus a poll each.
   std::size_t direct = 0;
   if (t->reader_buf_ != nullptr && t->reader_received_ < t->reader_max_) {
     direct = std::min(length, t->reader_max_ - t->reader_received_);
@@ -316,7 +322,33 @@ size_t CurlTransfer::OnBody(char* data, size_t size, size_t count, void* self) {
     t->chunk_.assign(data + direct, length - direct);
     t->chunk_offset_ = 0;
   }
+  t->body_received_ += length;
+  t->PauseBeforeOverflow();
   return length;
+}
+
+// Without this, libcurl reads the socket again as soon as it is readable
+// (one more recv() of up to CURLOPT_BUFFERSIZE in the same
+// curl_multi_perform) although the reader's buffer cannot take it: the
+// piece that does not fit lands in `chunk_` and the rest is returned with
+// CURL_WRITEFUNC_PAUSE, which makes libcurl copy it into a fresh heap
+// buffer (mmap'ed at 256 KiB: a page fault per 4 KiB) and copy it out again
+// when unpaused. That was about a third of the relay's CPU
+// (cri-mirror-bench --only parallel, perf record). libcurl never reads more
+// than the body has left (HTTP/1.1 with a Content-Length), so receiving
+// pauses only when the next read might not fit: it stops libcurl after the
+// current read, which fits because it started with room for a whole read.
+// When the rest of the body fits, receiving goes on: a transfer left paused
+// never completes, and one destroyed unfinished loses its connection.
+void CurlTransfer::PauseBeforeOverflow() {
+  if (paused_ || reader_buf_ == nullptr) return;
+  std::uint64_t next_read = shared_->options.buffer_size;
+  if (body_expected_) {
+    next_read = std::min(next_read, *body_expected_ - std::min(body_received_, *body_expected_));
+  }
+  if (next_read <= reader_max_ - reader_received_) return;
+  // Allowed from within a write callback (libcurl's easy.c).
+  if (curl_easy_pause(easy_.get(), CURLPAUSE_RECV) == CURLE_OK) paused_ = true;
 }
 
 }  // namespace crimirror::relay::upstream_internal

@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -113,6 +114,9 @@ class CurlTransfer final : public UpstreamResponse {
   absl::Status Failure() const;
   static size_t OnHeader(char* data, size_t size, size_t count, void* self);
   static size_t OnBody(char* data, size_t size, size_t count, void* self);
+  // Pauses receiving once the reader's buffer cannot take another whole
+  // libcurl read (nor the rest of the body, when its length is known).
+  void PauseBeforeOverflow();
   static curl_socket_t OnOpenSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
   static int OnPrereq(void* self, char* primary_ip, char* local_ip, int primary_port,
                       int local_port);
@@ -135,6 +139,10 @@ class CurlTransfer final : public UpstreamResponse {
   std::string chunk_;  // at most one curl write chunk
   std::size_t chunk_offset_ = 0;
   bool paused_ = false;
+  // Body bytes taken from libcurl, and the Content-Length of the final
+  // response (nullopt when absent or unparseable).
+  std::uint64_t body_received_ = 0;
+  std::optional<std::uint64_t> body_expected_;
   // The buffer of the Read() in progress (null outside Read()).
   char* reader_buf_ = nullptr;
   std::size_t reader_max_ = 0;

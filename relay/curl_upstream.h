@@ -17,8 +17,8 @@
 // its own `[host]` table (UpstreamRequest::host_lookup) or defaults, refusing
 // https -> http downgrades and link-local/unspecified targets; and returns as
 // soon as the final response headers are in. The body is then streamed by the caller's
-// Read() calls, one libcurl write chunk at a time (see the design comment in
-// curl_upstream.cc).
+// Read() calls, at most one libcurl read at a time (see the design comment in
+// curl_transfer.cc).
 #pragma once
 
 #include <cstddef>

@@ -28,6 +28,7 @@
 #include <functional>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -716,6 +717,61 @@ TEST_F(CurlUpstreamTest, ReusesConnectionsAcrossRequests) {
   EXPECT_EQ(ConnectionsTo(tls_->port()), 1);
   // HTTP/2 is negotiated where offered (docker-registry offers h2 over TLS).
   EXPECT_THAT(ReadFileText(*dir_ / "tls" / "registry.log"), HasSubstr("HTTP/2.0"));
+}
+
+// Local ends ("0100007F:PORT") of the ESTABLISHED connections to
+// 127.0.0.1:`port` from this host.
+std::set<std::string> ClientEndsTo(int port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);
+  std::set<std::string> ends;
+  char want[16];
+  std::snprintf(want, sizeof(want), "0100007F:%04X", port);
+  while (std::getline(in, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (f.size() > 3 && f[2] == want && f[3] == "01") ends.insert(f[1]);
+  }
+  return ends;
+}
+
+// As the relay reads a blob (BlobPump): reads of the stream chunk (the
+// buffer size) and none past Content-Length. Receiving pauses whenever the
+// caller's buffer cannot take another whole read, but never on the last
+// byte: a transfer left paused does not complete, and its connection would
+// be closed instead of kept for the next request.
+TEST_F(CurlUpstreamTest, BlobInChunkSizedReadsKeepsItsConnection) {
+  std::set<std::string> first_ends;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(Request(BlobUrl(*plain_)));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ((*r)->content_length(), layer_.size());
+    std::string body;
+    std::vector<char> buf(CurlUpstream::Options{}.buffer_size);
+    while (body.size() < layer_.size()) {
+      const std::size_t want = std::min(buf.size(), layer_.size() - body.size());
+      absl::StatusOr<std::size_t> n = (*r)->Read(buf.data(), want);
+      ASSERT_TRUE(n.ok()) << n.status();
+      ASSERT_GT(*n, 0u);
+      body.append(buf.data(), *n);
+    }
+    EXPECT_EQ("sha256:" + Sha256Hex(body), image_->layer_digest);
+    r->reset();
+    if (i == 0) first_ends = ClientEndsTo(plain_->port());
+    EXPECT_EQ(ClientEndsTo(plain_->port()), first_ends) << "blob " << i;
+  }
+  EXPECT_EQ(first_ends.size(), 1u);
+}
+
+TEST_F(CurlUpstreamTest, BlobOverHttp2InChunkSizedReads) {
+  UpstreamRequest request = Request(BlobUrl(*tls_));
+  request.host_settings = WithCredentials(Host(*tls_));
+  request.host_settings->ca_files = {P("ca.crt")};
+  request.host_settings->tls_server_name = "docker-registry";
+  absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string body = ReadBody(**r, CurlUpstream::Options{}.buffer_size);
+  EXPECT_EQ("sha256:" + Sha256Hex(body), image_->layer_digest);
 }
 
 // ---------------------------------------------------------------------------

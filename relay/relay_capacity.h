@@ -12,9 +12,10 @@
 //   1. a connection with no request in progress may stay silent only
 //      RelayLimits::idle_timeout (5 s): before its first request, and
 //      again after each response (issue 15: containerd leaves every pull's
-//      keep-alive connections idle for 30 s). A request that presents a
-//      valid session credential raises its timeout to connection_timeout
-//      (3 min, MHD_CONNECTION_OPTION_TIMEOUT) until it is over;
+//      keep-alive connections idle for 30 s). The IdleReaper closes it
+//      (relay/idle_reaper.h: libmicrohttpd's own timeout busy-waits through
+//      its last second). A request that presents a valid session credential
+//      has libmicrohttpd's connection_timeout (3 min) while it is served;
 //   2. 1024 slots instead of 128, with the open-file limit raised to fit
 //      (FitConnectionsToFileLimit).
 // Measured (relay_capacity_test, 2 vCPUs): 400 idle connections cost 3.9 MiB

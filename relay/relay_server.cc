@@ -230,6 +230,7 @@ struct RelayServerAccess {
     const bool head = std::strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (*con_cls == nullptr) {
       *con_cls = &kRequestStarted;
+      server->reaper_->Busy(connection);
       if (!head && std::strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
         return QueueError(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
                           "relay: read-only registry; only GET and HEAD are allowed");
@@ -260,8 +261,9 @@ struct RelayServerAccess {
                         bad ? "NAME_INVALID" : "NOT_FOUND", route.status().message());
     }
     absl::StatusOr<SessionStatePtr> session = Authenticate(server, request_headers);
-    SetIdleTimeout(connection, session.ok() ? server.options_.limits.connection_timeout
-                                            : server.options_.limits.idle_timeout);
+    // A pull's request may be silent for connection_timeout while served
+    // (libmicrohttpd's timeout); an idle connection is the reaper's.
+    if (session.ok()) SetTimeout(connection, TimeoutSeconds(server.options_.limits.connection_timeout));
     if (!session.ok()) {
       return QueueError(connection, MHD_HTTP_UNAUTHORIZED, "UNAUTHORIZED",
                         session.status().message());
@@ -362,16 +364,31 @@ struct RelayServerAccess {
   }
 
   // MHD_OPTION_NOTIFY_COMPLETED: the request is over (response sent, or
-  // the connection failed); until the next one the connection is idle.
+  // the connection failed); until the next one the connection is idle, and
+  // the reaper's, with no libmicrohttpd timeout (see idle_reaper.h).
   static void Completed(void* cls, MHD_Connection* connection, void** /*con_cls*/,
                         MHD_RequestTerminationCode /*toe*/) {
-    SetIdleTimeout(connection, static_cast<RelayServer*>(cls)->options_.limits.idle_timeout);
+    SetTimeout(connection, 0);
+    static_cast<RelayServer*>(cls)->reaper_->Idle(connection);
   }
 
-  // How long `connection` may stay silent before libmicrohttpd closes it.
-  static void SetIdleTimeout(MHD_Connection* connection, absl::Duration timeout) {
-    (void)MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT,
-                                    TimeoutSeconds(timeout));
+  // MHD_OPTION_NOTIFY_CONNECTION: accepted (idle until its first request)
+  // and closed (called before libmicrohttpd closes the socket).
+  static void ConnectionEvent(void* cls, MHD_Connection* connection, void** /*socket_context*/,
+                              MHD_ConnectionNotificationCode code) {
+    IdleReaper& reaper = *static_cast<RelayServer*>(cls)->reaper_;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+      reaper.Closed(connection);
+      return;
+    }
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info != nullptr) reaper.Opened(connection, info->connect_fd);
+  }
+
+  // libmicrohttpd's timeout of `connection`, in seconds (0: none).
+  static void SetTimeout(MHD_Connection* connection, unsigned seconds) {
+    (void)MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
   }
 
   // A session may fetch only its own image: the name must be the plan's
@@ -463,13 +480,14 @@ absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Create(Options options
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD;
   if (address->ipv6) flags |= MHD_USE_IPv6;
   const unsigned max_connections = FitConnectionsToFileLimit(limits.max_connections);
+  server->reaper_ = std::make_unique<IdleReaper>(limits.idle_timeout);
   server->daemon_ = MHD_start_daemon(
       flags, address->port, nullptr, nullptr, &RelayServerAccess::Handle, server.get(),
       MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&address->storage),
-      MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-      TimeoutSeconds(limits.idle_timeout), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      limits.connection_memory, MHD_OPTION_NOTIFY_COMPLETED, &RelayServerAccess::Completed,
-      server.get(),
+      MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 0u,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.connection_memory,
+      MHD_OPTION_NOTIFY_COMPLETED, &RelayServerAccess::Completed, server.get(),
+      MHD_OPTION_NOTIFY_CONNECTION, &RelayServerAccess::ConnectionEvent, server.get(),
       MHD_OPTION_UNESCAPE_CALLBACK, &KeepEscaped, nullptr, MHD_OPTION_STRICT_FOR_CLIENT, 1,
       MHD_OPTION_END);
   if (server->daemon_ == nullptr) {

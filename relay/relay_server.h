@@ -6,9 +6,10 @@
 // Built on libmicrohttpd with one thread per connection. Binds loopback only.
 // A connection with no request in progress is dropped after
 // RelayLimits::idle_timeout of silence (before its first request and
-// between requests), so idle local connections cannot starve pull sessions
-// (issue 10 defect 6) and the keep-alive connections containerd leaves
-// behind after every pull do not hold threads and memory (issue 15, soak).
+// between requests; relay/idle_reaper.h), so idle local connections cannot
+// starve pull sessions (issue 10 defect 6) and the keep-alive connections
+// containerd leaves behind after every pull do not hold threads and memory
+// (issue 15, soak).
 //
 // Responses:
 //   GET /v2/                   200 + Docker-Distribution-API-Version for a
@@ -42,6 +43,7 @@
 #include "absl/time/time.h"
 #include "relay/endpoint_health.h"
 #include "relay/endpoint_walk.h"
+#include "relay/idle_reaper.h"
 #include "relay/session_store.h"
 #include "relay/tag_history.h"
 #include "relay/upstream.h"
@@ -59,13 +61,14 @@ struct RelayLimits {
   unsigned max_connections = 1024;
   // While a request that presented a valid session credential is in
   // progress (its response still being sent), the connection may be silent
-  // this long, e.g. when containerd stops reading for a while. Longer than
+  // this long (libmicrohttpd's timeout), e.g. when containerd stops reading
+  // for a while. Longer than
   // the upstream stall timeout so a slow upstream ends with its own clear
   // error first.
   absl::Duration connection_timeout = absl::Minutes(3);
   // A connection with no request in progress (nothing sent yet, a response
-  // finished, or its last request had no valid credential) is closed after
-  // this long idle: local processes cannot keep the slots of pull sessions,
+  // finished, or its last request had no valid credential) is closed by the
+  // IdleReaper after this long idle: local processes cannot keep the slots of pull sessions,
   // and keep-alive connections do not outlive their use. containerd's CRI
   // makes a new HTTP transport for every pull and reuses a connection only
   // within that pull, back to back (milliseconds between requests), then
@@ -134,6 +137,9 @@ class RelayServer {
   Options options_;
   EndpointWalk walk_;
   std::atomic<bool> stopping_{false};
+  // Closes idle connections (declared before daemon_: it outlives the
+  // daemon's connection threads, which call it).
+  std::unique_ptr<IdleReaper> reaper_;
   MHD_Daemon* daemon_ = nullptr;
   std::uint16_t port_ = 0;
   std::string address_;

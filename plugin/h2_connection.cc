@@ -16,6 +16,8 @@ namespace {
 
 // Receive buffer shared by every connection of the (single) router thread.
 constexpr std::size_t kReadChunk = 64 * 1024;
+// Frames gathered into one send().
+constexpr std::size_t kWriteBatch = 64 * 1024;
 
 struct OptionDeleter {
   void operator()(nghttp2_option* o) const { nghttp2_option_del(o); }
@@ -108,28 +110,22 @@ bool H2Connection::Flush() {
   // While older bytes wait for the socket, new frames stay queued inside
   // nghttp2 (bounded by flow control) rather than in out_.
   while (!write_pending()) {
-    const std::uint8_t* data = nullptr;
-    const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) {
-      error_ = absl::StrCat("HTTP/2: ", nghttp2_strerror(static_cast<int>(n)));
-      return false;
-    }
-    if (n == 0) return true;
-    std::size_t sent = 0;
-    while (sent < static_cast<std::size_t>(n)) {
-      const ssize_t w = ::send(fd_, data + sent, static_cast<std::size_t>(n) - sent, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        // nghttp2's buffer is reused by the next mem_send: keep the rest.
-        out_.assign(reinterpret_cast<const char*>(data) + sent, static_cast<std::size_t>(n) - sent);
-        return true;
-      }
-      if (w < 0) {
-        error_ = absl::StrCat("send: ", std::strerror(errno));
+    // nghttp2_session_mem_send hands out about one frame per call; one
+    // send() per frame was most of the router's CPU (perf: sendto 30 % of
+    // its samples, a call's response alone is HEADERS, DATA and trailers).
+    // So frames are gathered and written together.
+    while (out_.size() < kWriteBatch) {
+      const std::uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n < 0) {
+        error_ = absl::StrCat("HTTP/2: ", nghttp2_strerror(static_cast<int>(n)));
         return false;
       }
-      sent += static_cast<std::size_t>(w);
+      if (n == 0) break;
+      out_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
     }
+    if (out_.empty()) return true;
+    if (!SendPending()) return false;
   }
   return true;
 }

@@ -5,9 +5,9 @@
 //
 // Bytes read from the socket go straight into nghttp2_session_mem_recv (the
 // session's callbacks run inside ReadAvailable()); frames the session queues
-// come out of nghttp2_session_mem_send and are written at once, and only what
-// the socket does not take is copied into an output buffer until it is
-// writable again. Flow control is the application's: the session never sends
+// come out of nghttp2_session_mem_send, are gathered (up to 64 KiB) and
+// written with one send(), and what the socket does not take waits in the
+// output buffer until it is writable again. Flow control is the application's: the session never sends
 // WINDOW_UPDATE by itself (NGHTTP2_OPT_NO_AUTO_WINDOW_UPDATE); the router
 // calls nghttp2_session_consume() when bytes it received have been passed on,
 // so a slow reader on one side holds back the writer on the other instead of
@@ -71,7 +71,7 @@ class H2Connection {
 
   int fd_;
   nghttp2_session* session_;
-  std::string out_;  // bytes nghttp2 produced that the socket did not take
+  std::string out_;  // frames gathered for the socket, not yet taken by it
   std::size_t out_offset_ = 0;
   std::string error_;
 };

@@ -1,5 +1,6 @@
 #include "plugin/h2_router.h"
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -185,6 +186,7 @@ void H2Router::PublishConnections() {
 }
 
 void H2Router::Run() {
+  pthread_setname_np(pthread_self(), "cri-router");
   epoll_event events[kMaxEvents];
   bool running = true;
   while (running) {

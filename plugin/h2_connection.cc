@@ -14,7 +14,7 @@
 namespace crimirror::plugin {
 namespace {
 
-// Receive buffer shared by every connection of the (single) router thread.
+// Bytes read from a socket at once.
 constexpr std::size_t kReadChunk = 64 * 1024;
 // Frames gathered into one send().
 constexpr std::size_t kWriteBatch = 64 * 1024;
@@ -68,7 +68,10 @@ H2Connection::~H2Connection() {
 }
 
 bool H2Connection::ReadAvailable() {
-  static thread_local std::array<std::uint8_t, kReadChunk> buffer;
+  // On the (router thread's) stack: a static thread_local buffer would be
+  // part of every thread's TLS block, zeroed at every thread's start (64 KiB
+  // of anonymous memory per thread of the daemon: +1.5 MiB idle, measured).
+  std::array<std::uint8_t, kReadChunk> buffer;
   while (true) {
     const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
     if (n > 0) {

@@ -556,6 +556,15 @@ class CurlUpstreamTest : public testing::Test {
     request.headers = {{"Accept", "application/vnd.oci.image.manifest.v1+json"}};
     return request;
   }
+  // A GET of `url` on the TLS registry with its credentials, trusting the
+  // test CA and checking the certificate's name.
+  static UpstreamRequest TrustedTlsRequest(const std::string& url) {
+    UpstreamRequest request = Request(url);
+    request.host_settings = WithCredentials(Host(*tls_));
+    request.host_settings->ca_files = {P("ca.crt")};
+    request.host_settings->tls_server_name = "docker-registry";
+    return request;
+  }
   // host_lookup giving the token realm its own [host] table (the test CA,
   // its certificate's name).
   static std::function<std::optional<config::HostSettings>(std::string_view)> RealmHosts() {
@@ -701,10 +710,7 @@ int ConnectionsTo(int port) {
 }
 
 TEST_F(CurlUpstreamTest, ReusesConnectionsAcrossRequests) {
-  UpstreamRequest tls_request = Request(ManifestUrl(*tls_));
-  tls_request.host_settings = WithCredentials(Host(*tls_));
-  tls_request.host_settings->ca_files = {P("ca.crt")};
-  tls_request.host_settings->tls_server_name = "docker-registry";
+  const UpstreamRequest tls_request = TrustedTlsRequest(ManifestUrl(*tls_));
   for (const UpstreamRequest& request : {Request(ManifestUrl(*plain_)), tls_request}) {
     for (int i = 0; i < 5; ++i) {
       absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
@@ -764,10 +770,7 @@ TEST_F(CurlUpstreamTest, BlobInChunkSizedReadsKeepsItsConnection) {
 }
 
 TEST_F(CurlUpstreamTest, BlobOverHttp2InChunkSizedReads) {
-  UpstreamRequest request = Request(BlobUrl(*tls_));
-  request.host_settings = WithCredentials(Host(*tls_));
-  request.host_settings->ca_files = {P("ca.crt")};
-  request.host_settings->tls_server_name = "docker-registry";
+  const UpstreamRequest request = TrustedTlsRequest(BlobUrl(*tls_));
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_TRUE(r.ok()) << r.status();
   std::string body = ReadBody(**r, CurlUpstream::Options{}.buffer_size);
@@ -838,10 +841,7 @@ TEST_F(CurlUpstreamTest, UntrustedCaIsTlsFailedPrecondition) {
 }
 
 TEST_F(CurlUpstreamTest, CaFileAndServerNameReachRegistryByIp) {
-  UpstreamRequest request = Request(BlobUrl(*tls_));
-  request.host_settings = WithCredentials(Host(*tls_));
-  request.host_settings->ca_files = {P("ca.crt")};
-  request.host_settings->tls_server_name = "docker-registry";
+  const UpstreamRequest request = TrustedTlsRequest(BlobUrl(*tls_));
   absl::StatusOr<UpstreamResponsePtr> r = upstream_->Open(request);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)->status(), 200);
